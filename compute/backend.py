@@ -1,0 +1,115 @@
+"""Array backend: turn a ``device`` parameter into the array module that serves it.
+
+Every numeric class in cvpipe takes ``device="auto" | "cpu" | "gpu"``. This module is
+the one place that decides what that means. There is no global switch: each call
+resolves its own device, and CuPy stays optional (imported lazily, only when asked).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "gpu")
+
+
+@functools.lru_cache(maxsize=1)
+def _cupy_or_none():
+    """Return the ``cupy`` module when it imports and sees a CUDA device, else None."""
+    try:
+        import cupy
+    except Exception as exc:  # ImportError, or a broken CUDA install
+        logger.debug("CuPy unavailable: %s", exc)
+        return None
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            return None
+    except Exception as exc:  # no driver, no device
+        logger.debug("CuPy imported but no CUDA device: %s", exc)
+        return None
+    return cupy
+
+
+def gpu_available() -> bool:
+    """Whether CuPy is installed and a CUDA device is visible."""
+    return _cupy_or_none() is not None
+
+
+def resolve_device(device: str = "auto") -> str:
+    """Resolve ``"auto"`` to ``"gpu"`` or ``"cpu"`` and validate the value.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "gpu"}
+
+    Returns
+    -------
+    str
+        ``"cpu"`` or ``"gpu"``.
+
+    Raises
+    ------
+    ValueError
+        If ``device`` is not one of the three names.
+    RuntimeError
+        If ``"gpu"`` is asked for and CuPy or a CUDA device is missing.
+    """
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "auto":
+        return "gpu" if gpu_available() else "cpu"
+    if device == "gpu" and not gpu_available():
+        raise RuntimeError(
+            "device='gpu' needs CuPy and a CUDA device; install the 'gpu' extra "
+            "(pip install 'cvpipe[gpu]') on a machine with an NVIDIA GPU, or use device='cpu'"
+        )
+    return device
+
+
+def get_array_module(device: str = "auto"):
+    """Return ``numpy`` or ``cupy`` for ``device``.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "gpu"}
+
+    Returns
+    -------
+    module
+        ``numpy`` for the CPU, ``cupy`` for the GPU.
+    """
+    return _cupy_or_none() if resolve_device(device) == "gpu" else np
+
+
+def array_module_of(array):
+    """Return the module (``numpy`` or ``cupy``) that owns ``array``."""
+    cupy = _cupy_or_none()
+    if cupy is not None and isinstance(array, cupy.ndarray):
+        return cupy
+    return np
+
+
+def to_numpy(array) -> np.ndarray:
+    """Return ``array`` as a NumPy array, copying it from the GPU if needed."""
+    if hasattr(array, "get") and not isinstance(array, np.ndarray):
+        return array.get()
+    return np.asarray(array)
+
+
+def to_device(array, xp, dtype=None):
+    """Put ``array`` on the device of module ``xp`` (``numpy`` or ``cupy``).
+
+    Parameters
+    ----------
+    array : array-like
+    xp : module
+        ``numpy`` or ``cupy``.
+    dtype : dtype, optional
+        Cast to this type on the way.
+    """
+    if xp is np:
+        return np.asarray(to_numpy(array), dtype=dtype)
+    return xp.asarray(array, dtype=dtype)

@@ -1,0 +1,225 @@
+"""Pairwise L1/L2 distances and k-nearest-neighbour search, tiled to a memory budget.
+
+The kNN classifier and the bag-of-visual-words codebook assignment share these
+kernels. ``pairwise_distances_reference`` is the slow, obvious two-loop version
+(cs231n's ``compute_distances_two_loops``) that the tests hold the fast one to.
+"""
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+
+from compute.backend import get_array_module, to_device, to_numpy
+
+logger = logging.getLogger(__name__)
+
+METRICS = ("l1", "l2")
+DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes for one distance tile
+
+
+def _check_metric(metric):
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+
+
+def _check_pair(X, Y):
+    X = np.asarray(X) if not hasattr(X, "__cuda_array_interface__") else X
+    Y = np.asarray(Y) if not hasattr(Y, "__cuda_array_interface__") else Y
+    if X.ndim != 2 or Y.ndim != 2:
+        raise ValueError(
+            f"expected two 2-D arrays (n_samples, n_features), got shapes {X.shape} and {Y.shape}"
+        )
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            f"X and Y must have the same number of features, got {X.shape[1]} and {Y.shape[1]}"
+        )
+    return X, Y
+
+
+def pairwise_distances_reference(X, Y, metric="l2"):
+    """Distances with two explicit loops, in float64: the test oracle.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_x, n_features)
+    Y : array-like of shape (n_y, n_features)
+    metric : {"l1", "l2"}
+
+    Returns
+    -------
+    ndarray of shape (n_x, n_y), float64
+    """
+    _check_metric(metric)
+    X, Y = _check_pair(np.asarray(X, dtype=np.float64), np.asarray(Y, dtype=np.float64))
+    out = np.empty((X.shape[0], Y.shape[0]))
+    for i in range(X.shape[0]):
+        for j in range(Y.shape[0]):
+            diff = X[i] - Y[j]
+            out[i, j] = np.sum(np.abs(diff)) if metric == "l1" else math.sqrt(np.sum(diff * diff))
+    return out
+
+
+def _tile_l2_squared(xp, X, Y, y_sq_norms):
+    """Squared L2 distances through ||x||^2 - 2 x.y + ||y||^2, clamped at zero."""
+    x_sq = (X * X).sum(axis=1)[:, None]
+    d = X @ Y.T
+    d *= -2
+    d += x_sq
+    d += y_sq_norms[None, :]
+    return xp.maximum(d, 0, out=d)
+
+
+def _tile_l1(xp, X, Y):
+    """L1 distances of one tile."""
+    if xp is np:
+        from scipy.spatial.distance import cdist
+
+        return cdist(X, Y, metric="cityblock").astype(X.dtype, copy=False)
+    # GPU: broadcast in slabs small enough to stay within the tile's own footprint.
+    out = xp.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
+    step = max(1, int(2**24 // max(1, Y.shape[0] * X.shape[1])))
+    for start in range(0, X.shape[0], step):
+        block = X[start : start + step]
+        out[start : start + step] = xp.abs(block[:, None, :] - Y[None, :, :]).sum(axis=2)
+    return out
+
+
+def _distance_tile(xp, X, Y, metric, y_sq_norms, squared):
+    if metric == "l2":
+        d = _tile_l2_squared(xp, X, Y, y_sq_norms)
+        return d if squared else xp.sqrt(d, out=d)
+    return _tile_l1(xp, X, Y)
+
+
+def _as_float(xp, A, dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise ValueError(f"dtype must be a floating type, got {dtype}")
+    return to_device(A, xp, dtype=dtype)
+
+
+def pairwise_distances(X, Y, metric="l2", *, squared=False, dtype=np.float32, device="auto"):
+    """Full distance matrix between the rows of ``X`` and the rows of ``Y``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_x, n_features)
+    Y : array-like of shape (n_y, n_features)
+    metric : {"l1", "l2"}
+    squared : bool, default=False
+        For ``"l2"``, return squared distances (skips the square root).
+    dtype : float dtype, default=float32
+        Precision of the computation and of the result.
+    device : {"auto", "cpu", "gpu"}
+
+    Returns
+    -------
+    ndarray of shape (n_x, n_y)
+        Always a NumPy array.
+    """
+    _check_metric(metric)
+    X, Y = _check_pair(X, Y)
+    xp = get_array_module(device)
+    Xd, Yd = _as_float(xp, X, dtype), _as_float(xp, Y, dtype)
+    y_sq = (Yd * Yd).sum(axis=1) if metric == "l2" else None
+    return to_numpy(_distance_tile(xp, Xd, Yd, metric, y_sq, squared))
+
+
+def _smallest_k(xp, D, k, col_offset):
+    """The k smallest entries of each row of ``D``, ascending, ties to the lower index."""
+    n_cols = D.shape[1]
+    if k < n_cols:
+        part = xp.argpartition(D, k - 1, axis=1)[:, :k]
+    else:
+        part = xp.broadcast_to(xp.arange(n_cols), D.shape).copy()
+    vals = xp.take_along_axis(D, part, axis=1)
+    return vals, part + col_offset
+
+
+def _merge_sorted(xp, vals, idx, k):
+    """Sort candidates by (distance, index) and keep the first k of each row."""
+    stable = {"kind": "stable"} if xp is np else {}  # CuPy's sort is always stable
+    by_index = xp.argsort(idx, axis=1, **stable)
+    vals = xp.take_along_axis(vals, by_index, axis=1)
+    idx = xp.take_along_axis(idx, by_index, axis=1)
+    order = xp.argsort(vals, axis=1, **stable)[:, :k]
+    return xp.take_along_axis(vals, order, axis=1), xp.take_along_axis(idx, order, axis=1)
+
+
+def _tile_rows(n_y_tile, budget, itemsize):
+    return max(1, int(budget // max(1, n_y_tile * itemsize * 3)))
+
+
+def nearest_neighbors(
+    X,
+    Y,
+    n_neighbors=1,
+    metric="l2",
+    *,
+    squared=False,
+    dtype=np.float32,
+    device="auto",
+    memory_budget=DEFAULT_MEMORY_BUDGET,
+):
+    """The ``n_neighbors`` nearest rows of ``Y`` for every row of ``X``.
+
+    Distances are computed tile by tile so that no tile (with its temporaries)
+    exceeds ``memory_budget`` bytes; per tile only the k smallest are kept, by
+    partial selection, and merged with the running best. Ties in distance go to
+    the lower index of ``Y``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_queries, n_features)
+    Y : array-like of shape (n_references, n_features)
+    n_neighbors : int
+        k; at most ``n_references``.
+    metric : {"l1", "l2"}
+    squared : bool, default=False
+        For ``"l2"``, report squared distances.
+    dtype : float dtype, default=float32
+    device : {"auto", "cpu", "gpu"}
+    memory_budget : int
+        Bytes one tile of the distance matrix may use.
+
+    Returns
+    -------
+    distances : ndarray of shape (n_queries, n_neighbors)
+        Ascending along each row. NumPy.
+    indices : ndarray of shape (n_queries, n_neighbors), int64
+        Row indices into ``Y``. NumPy.
+    """
+    _check_metric(metric)
+    X, Y = _check_pair(X, Y)
+    n_y = Y.shape[0]
+    if not isinstance(n_neighbors, (int, np.integer)) or not 1 <= n_neighbors <= n_y:
+        raise ValueError(
+            f"n_neighbors must be an integer in [1, {n_y}] (the number of reference rows), "
+            f"got {n_neighbors!r}"
+        )
+    k = int(n_neighbors)
+    xp = get_array_module(device)
+    itemsize = np.dtype(dtype).itemsize
+    col_tile = n_y if n_y * itemsize * 3 <= memory_budget else max(k, memory_budget // (3 * itemsize))
+    row_tile = _tile_rows(min(col_tile, n_y), memory_budget, itemsize)
+    Yd = _as_float(xp, Y, dtype)
+    y_sq = (Yd * Yd).sum(axis=1) if metric == "l2" else None
+    out_d = np.empty((X.shape[0], k), dtype=dtype)
+    out_i = np.empty((X.shape[0], k), dtype=np.int64)
+    for r0 in range(0, X.shape[0], row_tile):
+        Xd = _as_float(xp, X[r0 : r0 + row_tile], dtype)
+        best_v = best_i = None
+        for c0 in range(0, n_y, col_tile):
+            c1 = min(n_y, c0 + col_tile)
+            y_sq_tile = None if y_sq is None else y_sq[c0:c1]
+            D = _distance_tile(xp, Xd, Yd[c0:c1], metric, y_sq_tile, squared)
+            vals, idx = _smallest_k(xp, D, min(k, c1 - c0), c0)
+            if best_v is not None:
+                vals = xp.concatenate([best_v, vals], axis=1)
+                idx = xp.concatenate([best_i, idx], axis=1)
+            best_v, best_i = _merge_sorted(xp, vals, idx, k)
+        out_d[r0 : r0 + row_tile] = to_numpy(best_v)
+        out_i[r0 : r0 + row_tile] = to_numpy(best_i)
+    return out_d, out_i

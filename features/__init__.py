@@ -1,0 +1,8 @@
+"""Feature extractors: raw pixels, color histogram, HOG, bag of visual words."""
+from features.bovw import BagOfVisualWords
+from features.color import ColorHistogram
+from features.hog import HOG
+from features.raw import RawPixels
+from features.stack import FeatureStack
+
+__all__ = ["BagOfVisualWords", "ColorHistogram", "FeatureStack", "HOG", "RawPixels"]
