@@ -74,16 +74,12 @@ def _tile_l2_squared(xp, X, Y, y_sq_norms):
 def _tile_l1(xp, X, Y):
     """L1 distances of one tile."""
     if xp is np:
-        from scipy.spatial.distance import cdist
+        from compute._l1_cpu import l1_distances_cpu  # compiles on first use
 
-        return cdist(X, Y, metric="cityblock").astype(X.dtype, copy=False)
-    # GPU: broadcast in slabs small enough to stay within the tile's own footprint.
-    out = xp.empty((X.shape[0], Y.shape[0]), dtype=X.dtype)
-    step = max(1, int(2**24 // max(1, Y.shape[0] * X.shape[1])))
-    for start in range(0, X.shape[0], step):
-        block = X[start : start + step]
-        out[start : start + step] = xp.abs(block[:, None, :] - Y[None, :, :]).sum(axis=2)
-    return out
+        return l1_distances_cpu(X, Y)
+    from compute._l1_gpu import l1_distances_gpu
+
+    return l1_distances_gpu(X, Y)
 
 
 def _distance_tile(xp, X, Y, metric, y_sq_norms, squared):
