@@ -1,0 +1,167 @@
+"""k-nearest-neighbour classifier with L1/L2 distances on CPU or GPU.
+
+Distances and the top-k selection run in ``compute.nearest_neighbors`` (tiled to a
+memory budget; on the GPU only the k indices and distances per query come back).
+Voting follows cs231n: the most common label among the k nearest, ties to the
+smallest label; ``weights="distance"`` weighs each vote by 1/d as scikit-learn does.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from compute.backend import DEVICES
+from compute.distances import DEFAULT_MEMORY_BUDGET, METRICS, nearest_neighbors
+
+WEIGHTS = ("uniform", "distance")
+
+
+def vote(neighbor_labels, neighbor_distances, n_classes, weights="uniform"):
+    """Class scores from the labels of each query's nearest neighbours.
+
+    Parameters
+    ----------
+    neighbor_labels : ndarray of shape (n_queries, k), int
+        Encoded labels (0 .. n_classes-1) of the neighbours, nearest first.
+    neighbor_distances : ndarray of shape (n_queries, k)
+    n_classes : int
+    weights : {"uniform", "distance"}
+        ``"distance"``: each vote weighs 1/d; a query with neighbours at distance 0
+        counts only those (scikit-learn's rule).
+
+    Returns
+    -------
+    ndarray of shape (n_queries, n_classes), float64
+        Vote totals; ``argmax`` picks the smallest label among tied classes.
+    """
+    n_queries, k = neighbor_labels.shape
+    if weights == "uniform":
+        w = np.ones((n_queries, k))
+    else:
+        with np.errstate(divide="ignore"):
+            w = 1.0 / neighbor_distances.astype(np.float64)
+        exact = np.isinf(w)
+        rows = exact.any(axis=1)
+        w[rows] = exact[rows]
+    scores = np.zeros((n_queries, n_classes))
+    np.add.at(scores, (np.arange(n_queries)[:, None], neighbor_labels), w)
+    return scores
+
+
+class KNearestNeighbor(ClassifierMixin, BaseEstimator):
+    """k-nearest-neighbour classifier.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=5
+    metric : {"l2", "l1"}, default="l2"
+    weights : {"uniform", "distance"}, default="uniform"
+    device : {"auto", "cpu", "gpu"}, default="auto"
+    memory_budget : int, default=256 MiB
+        Bytes one tile of the distance matrix may use.
+    dtype : float dtype, default=float32
+        Precision of the distance computation.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    """
+
+    def __init__(self, n_neighbors=5, metric="l2", weights="uniform", device="auto",
+                 memory_budget=DEFAULT_MEMORY_BUDGET, dtype=np.float32):
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.weights = weights
+        self.device = device
+        self.memory_budget = memory_budget
+        self.dtype = dtype
+
+    def _check_params(self):
+        if not isinstance(self.n_neighbors, (int, np.integer)) or self.n_neighbors < 1:
+            raise ValueError(f"n_neighbors must be an integer >= 1, got {self.n_neighbors!r}")
+        for name, value, allowed in [("metric", self.metric, METRICS), ("weights", self.weights, WEIGHTS),
+                                     ("device", self.device, DEVICES)]:
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+    def fit(self, X, y):
+        """Store the training set.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
+        check_classification_targets(y)
+        self.classes_, self._y = np.unique(y, return_inverse=True)
+        self._X = np.ascontiguousarray(X, dtype=self.dtype)
+        return self
+
+    def kneighbors(self, X, n_neighbors=None, return_distance=True):
+        """The nearest training samples of each query.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+        n_neighbors : int, optional
+            Defaults to ``self.n_neighbors``.
+        return_distance : bool, default=True
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, n_neighbors)
+            Only when ``return_distance``.
+        indices : ndarray of shape (n_queries, n_neighbors)
+            Rows of the training set, nearest first.
+        """
+        check_is_fitted(self, "_X")
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        k = self.n_neighbors if n_neighbors is None else n_neighbors
+        if k > self._X.shape[0]:
+            raise ValueError(
+                f"n_neighbors={k} is more than the {self._X.shape[0]} training samples the model was fitted on"
+            )
+        dist, idx = nearest_neighbors(X, self._X, k, self.metric, dtype=self.dtype, device=self.device,
+                                      memory_budget=self.memory_budget)
+        return (dist, idx) if return_distance else idx
+
+    def predict_proba(self, X):
+        """Share of the (weighted) votes for each class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_queries, n_classes)
+        """
+        scores = self._scores(X)
+        return scores / scores.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        """The majority label of the k nearest, ties to the smallest label.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_queries, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_queries,)
+        """
+        return self.classes_[np.argmax(self._scores(X), axis=1)]
+
+    def _scores(self, X):
+        self._check_params()
+        dist, idx = self.kneighbors(X)
+        return vote(self._y[idx], dist, len(self.classes_), self.weights)

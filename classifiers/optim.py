@@ -1,0 +1,104 @@
+"""Update rules for parameters kept in name-keyed dicts (cs231n's ``optim.py``).
+
+An optimizer holds its own per-parameter state (velocities, moments) keyed by the
+same names as the parameters. ``step`` updates the arrays in place, so a network that
+owns ``params`` sees the new values. The arithmetic works on NumPy and CuPy arrays alike.
+"""
+from __future__ import annotations
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
+
+
+class SGD:
+    """Plain gradient descent: ``w -= lr * dw``.
+
+    Parameters
+    ----------
+    learning_rate : float
+    """
+
+    def __init__(self, learning_rate=1e-3):
+        if not learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+        self.learning_rate = learning_rate
+        self.state = {}
+
+    def step(self, params, grads):
+        """Update every ``params[name]`` in place from ``grads[name]``."""
+        for name, grad in grads.items():
+            self._update(name, params[name], grad)
+
+    def _update(self, name, w, dw):
+        w -= self.learning_rate * dw
+
+
+class Momentum(SGD):
+    """Heavy-ball momentum: ``v = mu v - lr dw; w += v``."""
+
+    def __init__(self, learning_rate=1e-3, momentum=0.9):
+        super().__init__(learning_rate)
+        self.momentum = momentum
+
+    def _update(self, name, w, dw):
+        v = self.state.get(name)
+        v = -self.learning_rate * dw if v is None else self.momentum * v - self.learning_rate * dw
+        self.state[name] = v
+        w += v
+
+
+class Nesterov(Momentum):
+    """Nesterov momentum in the cs231n form: ``w += -mu v_prev + (1 + mu) v``."""
+
+    def _update(self, name, w, dw):
+        v_prev = self.state.get(name)
+        v = -self.learning_rate * dw if v_prev is None else self.momentum * v_prev - self.learning_rate * dw
+        self.state[name] = v
+        w += v if v_prev is None else -self.momentum * v_prev + (1 + self.momentum) * v
+
+
+class RMSProp(SGD):
+    """RMSProp: a running mean of squared gradients scales each step."""
+
+    def __init__(self, learning_rate=1e-3, decay_rate=0.99, epsilon=1e-8):
+        super().__init__(learning_rate)
+        self.decay_rate, self.epsilon = decay_rate, epsilon
+
+    def _update(self, name, w, dw):
+        cache = self.state.get(name)
+        cache = (1 - self.decay_rate) * dw * dw if cache is None else (
+            self.decay_rate * cache + (1 - self.decay_rate) * dw * dw)
+        self.state[name] = cache
+        w -= self.learning_rate * dw / ((cache ** 0.5) + self.epsilon)
+
+
+class Adam(SGD):
+    """Adam with bias correction (Kingma and Ba, 2015)."""
+
+    def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8):
+        super().__init__(learning_rate)
+        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+
+    def _update(self, name, w, dw):
+        m, v, t = self.state.get(name, (0.0, 0.0, 0))
+        t += 1
+        m = self.beta1 * m + (1 - self.beta1) * dw
+        v = self.beta2 * v + (1 - self.beta2) * (dw * dw)
+        self.state[name] = (m, v, t)
+        m_hat = m / (1 - self.beta1 ** t)
+        v_hat = v / (1 - self.beta2 ** t)
+        w -= self.learning_rate * m_hat / ((v_hat ** 0.5) + self.epsilon)
+
+
+_BY_NAME = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "rmsprop": RMSProp, "adam": Adam}
+
+
+def make_optimizer(name, learning_rate):
+    """The optimizer called ``name`` (one of ``OPTIMIZERS``) with its default settings."""
+    if name not in _BY_NAME:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+    return _BY_NAME[name](learning_rate)
+
+
+def set_learning_rate(optimizer, learning_rate):
+    """Change the step size (learning-rate decay between epochs)."""
+    optimizer.learning_rate = learning_rate
