@@ -1,0 +1,539 @@
+"""Datasets: one loader for named datasets, image folders and ``.npz`` files.
+
+``load_dataset(name_or_path, split)`` returns a :class:`Dataset` (uint8 images, int64
+labels, class names). Sources:
+
+- ``"fashion-mnist"``, ``"mnist"``: IDX files (plain or ``.gz``) in the first data root
+  holding both files of the split (see :func:`data_roots`).
+- ``"cifar10"``: ``<root>/cifar10/cifar-10-batches-py`` (or ``<root>/cifar10``), read with
+  a restricted unpickler; images ``(N, 32, 32, 3)``.
+- ``"digits"``: scikit-learn's bundled 8x8 digits (see :func:`_load_digits`).
+- a path to a ``.npz`` file (``images``, ``labels``, optional ``class_names``), to an image
+  folder ``ROOT/<class>/<image>`` (see :func:`_load_image_folder`), to a folder of IDX
+  files, or to a ``cifar-10-batches-py`` folder.
+
+Errors are :class:`DatasetError` (a ``ValueError``) naming the file and what was wrong;
+a dataset that cannot be found is :class:`DatasetNotFoundError` (also a
+``FileNotFoundError``) listing every place searched.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import _cifar, _idx
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "test")
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+MNIST_CLASSES = tuple("0123456789")
+IDX_DATASETS = {"fashion-mnist": FASHION_MNIST_CLASSES, "mnist": MNIST_CLASSES}
+NAMED_DATASETS = ("fashion-mnist", "mnist", "cifar10", "digits")
+_ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
+            "cifar-10": "cifar10", "cifar_10": "cifar10"}
+
+#: Searched last; Debian's ``dataset-fashion-mnist`` installs into it. Patchable in tests.
+SYSTEM_DATA_DIR = Path("/usr/share/datasets")
+
+#: ``load_digits`` split: fraction held out for "test" and the seed (see ``_load_digits``).
+DIGITS_TEST_SIZE = 0.2
+DIGITS_SEED = 0
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing, malformed or unsafe. ``path`` and ``reason`` say which and why."""
+
+    def __init__(self, path, reason):
+        self.path = None if path is None else str(path)
+        self.reason = reason
+        super().__init__(reason if path is None else f"{path}: {reason}")
+
+
+class DatasetNotFoundError(DatasetError, FileNotFoundError):
+    """No source holds the dataset. ``searched`` lists ``(place, what was missing)``."""
+
+    def __init__(self, name, searched, hint=""):
+        self.searched = tuple((str(p), why) for p, why in searched)
+        lines = "".join(f"\n  {p}: {why}" for p, why in self.searched)
+        super().__init__(None, f"dataset {str(name)!r} not found; searched:{lines}{hint}")
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Dataset:
+    """Images with labels, read-only.
+
+    Attributes
+    ----------
+    images : ndarray of uint8, shape (n_samples, height, width) or (n_samples, height, width, channels)
+    labels : ndarray of int64, shape (n_samples,)
+        Indices into ``class_names``.
+    class_names : tuple of str
+    name, split : str
+    source : str
+        The file or folder the data came from.
+    skipped : tuple of (str, str)
+        ``(path, reason)`` of every item that was reported and left out while loading.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    class_names: tuple
+    name: str = ""
+    split: str = "train"
+    source: str = ""
+    skipped: tuple = ()
+    _fingerprint: list = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self):
+        images, labels = np.asarray(self.images), np.asarray(self.labels)
+        if images.dtype != np.uint8 or images.ndim not in (3, 4):
+            raise DatasetError(self.source or None, f"expected uint8 images of shape (N, H, W) or "
+                               f"(N, H, W, C), got {images.dtype} {images.shape}")
+        if labels.ndim != 1 or len(labels) != len(images) or (labels.size and labels.dtype.kind not in "iu"):
+            raise DatasetError(self.source or None, f"expected {len(images)} integer labels, "
+                               f"got {labels.dtype} {labels.shape}")
+        if isinstance(self.class_names, (str, bytes)):
+            raise TypeError(f"class_names must be a sequence of names, got the string {self.class_names!r}")
+        names = tuple(str(n) for n in self.class_names)
+        if labels.size and (labels.min() < 0 or labels.max() >= len(names)):
+            raise DatasetError(self.source or None, f"labels must be in 0..{len(names) - 1} "
+                               f"({len(names)} classes), got {labels.min()}..{labels.max()}")
+        images, labels = images.view(), labels.astype(np.int64)
+        images.flags.writeable = labels.flags.writeable = False
+        for key, value in (("images", images), ("labels", labels), ("class_names", names),
+                           ("source", str(self.source)), ("skipped", tuple(map(tuple, self.skipped)))):
+            object.__setattr__(self, key, value)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __repr__(self):
+        return (f"Dataset(name={self.name!r}, split={self.split!r}, n={len(self)}, "
+                f"image_shape={self.images.shape[1:]}, n_classes={len(self.class_names)}, "
+                f"source={self.source!r}, skipped={len(self.skipped)})")
+
+    @property
+    def n_classes(self):
+        return len(self.class_names)
+
+    def fingerprint(self):
+        """SHA-256 hex of the images' shape, dtype and bytes and the labels' bytes (cached).
+
+        The same data gives the same fingerprint in every run and on every machine;
+        one changed pixel or label changes it. Names and sources are not part of it.
+        """
+        if not self._fingerprint:
+            h = hashlib.sha256(b"cvpipe.Dataset v1\0")
+            h.update(f"images {self.images.shape} {self.images.dtype.str}\0".encode())
+            h.update(np.ascontiguousarray(self.images).data)
+            h.update(f"labels {self.labels.shape} <i8\0".encode())
+            h.update(self.labels.astype("<i8").tobytes())
+            self._fingerprint.append(h.hexdigest())
+        return self._fingerprint[0]
+
+    def subset(self, indices):
+        """A new Dataset with the samples at ``indices`` (int array, slice or boolean mask)."""
+        idx = np.arange(len(self))[indices]
+        return Dataset(self.images[idx], self.labels[idx], self.class_names, self.name,
+                       self.split, self.source, self.skipped)
+
+    def take(self, n):
+        """The first ``n`` samples."""
+        return self.subset(slice(0, n))
+
+
+def data_roots():
+    """Folders searched for named datasets, in order.
+
+    ``$CVPIPE_DATA`` (when set), ``~/.cache/cvpipe``, then ``/usr/share/datasets``.
+    A dataset NAME lives in ``<root>/NAME/``.
+    """
+    roots = []
+    if os.environ.get("CVPIPE_DATA"):
+        roots.append(Path(os.environ["CVPIPE_DATA"]).expanduser())
+    roots.append(Path.home() / ".cache" / "cvpipe")
+    roots.append(Path(SYSTEM_DATA_DIR))
+    return roots
+
+
+def default_cache_dir():
+    """Where downloads go: ``$CVPIPE_DATA`` if set, else ``~/.cache/cvpipe``."""
+    return data_roots()[0]
+
+
+def canonical_name(name):
+    """``"Fashion_MNIST"`` -> ``"fashion-mnist"``; unknown names come back lower-cased."""
+    key = str(name).strip().lower()
+    return _ALIASES.get(key, key)
+
+
+def _check_split(split):
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+
+
+def _idx_in(folder, split):
+    """Return (images_path, labels_path) in ``folder`` or (None, what is missing)."""
+    stems = _idx.split_files(split)
+    found = [_idx.find_file(folder, s) for s in stems]
+    if all(found):
+        return found, None
+    missing = [f"{s}[.gz]" for s, f in zip(stems, found) if f is None]
+    return None, "no such folder" if not Path(folder).is_dir() else "missing " + ", ".join(missing)
+
+
+def _find_named(name, split):
+    """First data root holding ``split`` of ``name``: (folder, paths) or DatasetNotFoundError."""
+    searched = []
+    for root in data_roots():
+        folder = root / name
+        if name == "cifar10":
+            batches = _cifar.batches_folder(folder)
+            missing = _cifar.missing_files(batches, split) if batches else None
+            if batches and not missing:
+                return batches, None
+            why = ("no such folder" if not folder.is_dir() else
+                   f"missing {', '.join(missing)}" if batches else
+                   f"no {_cifar.BATCHES_FOLDER}/{_cifar.META_FILE}")
+        else:
+            paths, why = _idx_in(folder, split)
+            if paths:
+                return folder, paths
+        searched.append((folder, why))
+    hint = f"\nrun `cvpipe data fetch {name}` or set $CVPIPE_DATA"
+    raise DatasetNotFoundError(name, searched, hint)
+
+
+def load_dataset(name_or_path, split="train", *, size=None, mode=None):
+    """Load a dataset split.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        ``"fashion-mnist"``, ``"mnist"``, ``"cifar10"``, ``"digits"`` (a string equal to a
+        name, in any case, means the named dataset), or a path (a ``pathlib.Path`` is
+        always a path) to a ``.npz`` file, an image folder, a folder of IDX files or a
+        CIFAR batches folder.
+    split : {"train", "test"}
+    size : int or (height, width), optional
+        Image folders only: the size every image is resized to (default: the most
+        common size among the images).
+    mode : {"L", "RGB"}, optional
+        Image folders only: the color mode (default: "L" if every image is grayscale).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DatasetNotFoundError
+        Nothing found; the message lists every place searched.
+    DatasetError
+        A file is malformed, truncated, unsafe or inconsistent (which file, what was
+        expected, what was found).
+    """
+    _check_split(split)
+    name = "" if isinstance(name_or_path, os.PathLike) else canonical_name(name_or_path)
+    path = None if name in NAMED_DATASETS else Path(name_or_path).expanduser()
+    if path is not None and path.is_dir() and not _cifar.batches_folder(path) and not _has_idx(path):
+        return _load_image_folder(path, split, size=size, mode=mode)
+    if size is not None or mode is not None:
+        raise ValueError(f"size= and mode= apply to image folders only, not to {name_or_path!r}")
+    if name in IDX_DATASETS:
+        folder, (images_path, labels_path) = _find_named(name, split)
+        images, labels = _idx.read_idx_pair(images_path, labels_path, len(IDX_DATASETS[name]))
+        return Dataset(images, labels, IDX_DATASETS[name], name, split, str(folder))
+    if name == "cifar10":
+        folder, _ = _find_named(name, split)
+        return Dataset(*_cifar.read_split(folder, split), name, split, str(folder))
+    if name == "digits":
+        return _load_digits(split)
+    return _load_path(path, split)
+
+
+def _has_idx(folder):
+    return any(_idx.find_file(folder, s) for split in SPLITS for s in _idx.split_files(split))
+
+
+def _load_path(path, split):
+    if not path.exists():
+        hint = f"\nnamed datasets: {', '.join(NAMED_DATASETS)}"
+        raise DatasetNotFoundError(path, [(path, "no such file or folder")], hint)
+    if path.is_file():
+        if path.suffix.lower() != ".npz":
+            raise DatasetError(path, "unsupported file: expected a .npz file, an image folder, "
+                                     "a folder of IDX files or a cifar-10-batches-py folder")
+        return _load_npz(path, split)
+    batches = _cifar.batches_folder(path)
+    if batches:
+        missing = _cifar.missing_files(batches, split)
+        if missing:
+            raise DatasetNotFoundError(path, [(batches, f"missing {', '.join(missing)}")])
+        return Dataset(*_cifar.read_split(batches, split), path.name, split, str(batches))
+    paths, why = _idx_in(path, split)
+    if not paths:
+        raise DatasetNotFoundError(path, [(path, why)])
+    images, labels = _idx.read_idx_pair(*paths)
+    names = tuple(str(i) for i in range(int(labels.max(initial=-1)) + 1))
+    return Dataset(images, labels, names, path.name, split, str(path))
+
+
+def _load_npz(path, split):
+    """A ``.npz`` with ``images`` (uint8, 3 or 4 dims), ``labels`` (ints), optional ``class_names``.
+
+    Loaded with ``allow_pickle=False``. The file holds one split: ``split`` is recorded
+    as given. Without ``class_names`` the classes are ``"0"`` .. ``str(max label)``.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            if not hasattr(npz, "files"):
+                raise DatasetError(path, "expected a .npz archive, got a single .npy array")
+            missing = {"images", "labels"} - set(npz.files)
+            if missing:
+                raise DatasetError(path, f"missing arrays {sorted(missing)}; found {sorted(npz.files)}")
+            images, labels = npz["images"], npz["labels"]
+            names = npz["class_names"] if "class_names" in npz.files else None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        if isinstance(exc, DatasetError):
+            raise
+        raise DatasetError(path, f"cannot read ({type(exc).__name__}: {exc})") from exc
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or len(images) == 0:
+        raise DatasetError(path, f"images: expected a non-empty uint8 array of shape (N, H, W) "
+                                 f"or (N, H, W, C), got {images.dtype} {images.shape}")
+    if images.ndim == 4 and images.shape[3] not in (1, 3, 4):
+        raise DatasetError(path, f"images: expected 1, 3 or 4 channels, got {images.shape[3]}")
+    if labels.dtype.kind not in "iu" or labels.shape != images.shape[:1]:
+        raise DatasetError(path, f"labels: expected integers of shape ({len(images)},), "
+                                 f"got {labels.dtype} {labels.shape}")
+    if labels.min() < 0:
+        raise DatasetError(path, f"labels: expected non-negative, got minimum {labels.min()}")
+    if names is None:
+        names = [str(i) for i in range(int(labels.max()) + 1)]
+    elif names.ndim != 1 or names.dtype.kind not in "US" or len(names) <= labels.max():
+        raise DatasetError(path, f"class_names: expected strings, one per class (> {labels.max()}), "
+                                 f"got {names.dtype} {names.shape}")
+    names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    return Dataset(images, labels, names, path.stem, split, str(path))
+
+
+_GRAY_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
+
+
+def _load_image_folder(root, split, *, size=None, mode=None):
+    """Read an image folder ``ROOT/<class>/<file>``.
+
+    - Classes are the sorted names of the class subfolders; files in nested folders
+      belong to their top class folder. Hidden files and folders (".name") are ignored.
+    - Splits: when ROOT has ``train/`` and/or ``test/`` subfolders, ``split`` picks
+      ``ROOT/<split>/<class>/<file>`` and the classes are the union over both, so labels
+      agree between splits. Otherwise the whole folder is the "train" split.
+    - Every file Pillow can open counts (any format). EXIF orientation is applied.
+    - Mode: "L" if every image is grayscale, else "RGB" (palette images count as color,
+      alpha is dropped, 16-bit grayscale is scaled by 1/257). ``mode=`` forces one.
+    - Size: the most common (width, height) (ties: the first met in sorted path order);
+      others are resized bilinearly and a warning says how many. ``size=`` (int or
+      (height, width)) forces one.
+    - A file that cannot be read, or a file outside any class folder, is logged as a
+      warning and recorded in ``Dataset.skipped``; no readable image at all is an error.
+    """
+    if mode not in (None, "L", "RGB"):
+        raise ValueError(f"mode must be None, 'L' or 'RGB', got {mode!r}")
+    folder, class_names, items, skipped = _folder_items(Path(root), split)
+    for path, reason in skipped:
+        logger.warning("skipped %s: %s", path, reason)
+    probed = []
+    for path, label in items:
+        try:
+            probed.append((path, label, *_probe(path)))
+        except Exception as exc:  # Pillow raises many types on corrupt files; none may stop the load
+            _skip(skipped, path, exc)
+    if not probed:
+        raise DatasetError(folder, f"no readable images among {len(items)} files in "
+                                   f"{len(class_names)} class folders; skipped: {skipped[:3]}")
+    if mode is None:
+        mode = "L" if all(m in _GRAY_MODES for *_, m in probed) else "RGB"
+    target = _target_size(size, [wh for _, _, wh, _ in probed])
+    images, labels, resized = [], [], []
+    for path, label, wh, _ in probed:
+        try:
+            images.append(_decode(path, mode, target))
+        except Exception as exc:  # truncated data shows only when decoding
+            _skip(skipped, path, exc)
+            continue
+        labels.append(label)
+        if wh != target:
+            resized.append((path, wh))
+    if not images:
+        raise DatasetError(folder, f"no readable images; skipped: {skipped[:3]}")
+    if resized:
+        logger.warning("%s: resized %d of %d images to %dx%d (width x height); first: %s was %dx%d",
+                       folder, len(resized), len(images), *target, resized[0][0], *resized[0][1])
+    return Dataset(np.stack(images), np.asarray(labels, dtype=np.int64), class_names,
+                   Path(root).name, split, str(folder), skipped)
+
+
+def _skip(skipped, path, exc):
+    reason = f"{type(exc).__name__}: {exc}"
+    logger.warning("skipped %s: %s", path, reason)
+    skipped.append((str(path), reason))
+
+
+def _subdirs(folder):
+    return [d.name for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+
+
+def _walk_files(folder):
+    """Files under ``folder``, recursively, in sorted order, without hidden ones."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        out.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
+    return out
+
+
+def _folder_items(root, split):
+    """``(folder, class_names, [(path, label)], skipped)`` for ``split`` of an image folder."""
+    layout = [s for s in SPLITS if (root / s).is_dir()]
+    if layout:
+        folder = root / split
+        if split not in layout:
+            raise DatasetNotFoundError(root, [(folder, f"no such folder (found {layout[0]}/ only)")])
+        class_names = tuple(sorted(set().union(*(_subdirs(root / s) for s in layout))))
+    elif split != "train":
+        raise DatasetNotFoundError(root, [(root / split, "no such folder; an image folder without "
+                                                         "train/ and test/ subfolders is the 'train' split")])
+    else:
+        folder, class_names = root, tuple(_subdirs(root))
+    if not class_names:
+        raise DatasetError(folder, "no class folders: expected ROOT/<class>/<image> "
+                                   "or ROOT/<split>/<class>/<image>")
+    skipped = [(str(f), "not inside a class folder") for f in sorted(folder.iterdir())
+               if f.is_file() and not f.name.startswith(".")]
+    items = [(f, label) for label, cls in enumerate(class_names) if (folder / cls).is_dir()
+             for f in _walk_files(folder / cls)]
+    return folder, class_names, items, skipped
+
+
+def _probe(path):
+    """(width, height) after EXIF orientation, and the mode, from the header only."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        (w, h), mode = im.size, im.mode
+        if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):
+            w, h = h, w
+    return (w, h), mode
+
+
+def _target_size(size, sizes):
+    if size is None:
+        return Counter(sizes).most_common(1)[0][0]
+    h, w = (size, size) if np.isscalar(size) else size
+    if int(h) < 1 or int(w) < 1:
+        raise ValueError(f"size must be positive (height, width), got {size!r}")
+    return int(w), int(h)
+
+
+def _decode(path, mode, target):
+    """Decode ``path`` into a uint8 array of ``mode`` and (width, height) ``target``."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+    if im.mode.startswith("I;16"):
+        im = Image.fromarray(np.rint(np.asarray(im, dtype=np.float64) / 257).astype(np.uint8))
+    elif im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode != mode:
+        im = im.convert(mode)
+    if im.size != target:
+        im = im.resize(target, Image.Resampling.BILINEAR)
+    return np.asarray(im, dtype=np.uint8)
+
+
+def _digits_split(target):
+    """Indices of the train and test parts of ``load_digits`` (sorted).
+
+    The same membership as ``train_test_split(X, y, test_size=0.2, stratify=y,
+    random_state=0)``: 1437 train, 360 test, each class in the same proportion.
+    """
+    from sklearn.model_selection import train_test_split
+
+    train, test = train_test_split(np.arange(len(target)), test_size=DIGITS_TEST_SIZE,
+                                   stratify=target, random_state=DIGITS_SEED)
+    return np.sort(train), np.sort(test)
+
+
+def _load_digits(split):
+    """scikit-learn's 8x8 digits as uint8: each value ``v`` in 0..16 becomes ``rint(v * 255 / 16)``.
+
+    So 0 -> 0, 8 -> 128, 16 -> 255. The split is :func:`_digits_split` (stratified 80/20,
+    seed 0), samples kept in their original order.
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = np.rint(bunch.images * 255.0 / 16.0).astype(np.uint8)
+    train, test = _digits_split(bunch.target)
+    idx = train if split == "train" else test
+    return Dataset(images[idx], bunch.target[idx], MNIST_CLASSES, "digits", split,
+                   "sklearn.datasets.load_digits")
+
+
+def available_datasets():
+    """The named datasets and where they are found.
+
+    Returns
+    -------
+    list of dict
+        One per name in ``NAMED_DATASETS``: ``name``, ``path`` (str, or None when not
+        found or bundled), ``splits`` (list of splits found), ``n_images`` (dict split ->
+        count, read from the IDX headers; None where counting would mean reading
+        everything, as for CIFAR-10), ``searched`` (folders looked in).
+    """
+    out = []
+    for name in NAMED_DATASETS:
+        entry = {"name": name, "path": None, "splits": [], "n_images": {},
+                 "searched": [str(r / name) for r in data_roots()]}
+        if name == "digits":
+            train, test = _digits_split(_digits_target())
+            entry.update(searched=[], splits=list(SPLITS),
+                         n_images={"train": len(train), "test": len(test)})
+        else:
+            for split in SPLITS:
+                try:
+                    folder, paths = _find_named(name, split)
+                except DatasetNotFoundError:
+                    continue
+                entry["path"] = entry["path"] or str(folder)
+                entry["splits"].append(split)
+                entry["n_images"][split] = _idx_count(paths[0]) if paths else None
+        out.append(entry)
+    return out
+
+
+def _idx_count(path):
+    try:
+        return int(_idx.read_header(path)[1][0])
+    except (DatasetError, IndexError):
+        return None
+
+
+def _digits_target():
+    from sklearn.datasets import load_digits
+
+    return load_digits().target
+
+
+#: ``cvpipe data list`` name for :func:`available_datasets`.
+list_local_datasets = available_datasets
