@@ -71,6 +71,15 @@ def _tile_l2_squared(xp, X, Y, y_sq_norms):
     return xp.maximum(d, 0, out=d)
 
 
+def _l2_rank_scores(xp, X, Y, y_sq_norms):
+    """``||y||^2 - 2 x.y`` for a tile: the squared L2 distance less ``||x||^2``, which
+    is constant along a row and so does not change the ranking. One matrix product
+    (the -2 folded into the small operand) and one pass over the tile."""
+    scores = (X * X.dtype.type(-2)) @ Y.T
+    scores += y_sq_norms[None, :]
+    return scores
+
+
 def _tile_l1(xp, X, Y):
     """L1 distances of one tile."""
     if xp is np:
@@ -125,6 +134,11 @@ def pairwise_distances(X, Y, metric="l2", *, squared=False, dtype=np.float32, de
 
 def _smallest_k(xp, D, k, col_offset):
     """The k smallest entries of each row of ``D``, ascending, ties to the lower index."""
+    if xp is np:
+        from compute._topk_cpu import smallest_k_cpu  # compiles on first use
+
+        vals, part = smallest_k_cpu(D, k)
+        return vals, part + col_offset
     n_cols = D.shape[1]
     if k < n_cols:
         part = xp.argpartition(D, k - 1, axis=1)[:, :k]
@@ -209,13 +223,18 @@ def nearest_neighbors(
         best_v = best_i = None
         for c0 in range(0, n_y, col_tile):
             c1 = min(n_y, c0 + col_tile)
-            y_sq_tile = None if y_sq is None else y_sq[c0:c1]
-            D = _distance_tile(xp, Xd, Yd[c0:c1], metric, y_sq_tile, squared)
+            if metric == "l2":  # rank by ||y||^2 - 2 x.y; ||x||^2 is added to the k winners only
+                D = _l2_rank_scores(xp, Xd, Yd[c0:c1], y_sq[c0:c1])
+            else:
+                D = _tile_l1(xp, Xd, Yd[c0:c1])
             vals, idx = _smallest_k(xp, D, min(k, c1 - c0), c0)
             if best_v is not None:
                 vals = xp.concatenate([best_v, vals], axis=1)
                 idx = xp.concatenate([best_i, idx], axis=1)
             best_v, best_i = _merge_sorted(xp, vals, idx, k)
+        if metric == "l2":
+            best_v = xp.maximum(best_v + (Xd * Xd).sum(axis=1)[:, None], 0)
+            best_v = best_v if squared else xp.sqrt(best_v)
         out_d[r0 : r0 + row_tile] = to_numpy(best_v)
         out_i[r0 : r0 + row_tile] = to_numpy(best_i)
     return out_d, out_i
