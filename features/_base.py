@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -14,8 +15,9 @@ def check_images(images, *, name="images"):
     Parameters
     ----------
     images : array-like of shape (n_samples, height, width) or (n_samples, height, width, channels)
-        ``uint8`` in [0, 255] or floating point in [0, 1]; ``channels`` is 1, 3 or 4
-        (a 4th alpha channel is dropped).
+        ``uint8`` in [0, 255] or floating point in [0, 1]; ``channels`` is 1, 3 or 4.
+        A 4th channel is taken to be alpha and is not used: features describe the
+        color channels only.
 
     Returns
     -------
@@ -25,8 +27,12 @@ def check_images(images, *, name="images"):
     Raises
     ------
     ValueError
-        With the expected and the received shape or dtype.
+        With the expected and the received shape, dtype or value range.
+    TypeError
+        For sparse input, which cannot hold images.
     """
+    if sp.issparse(images):
+        raise TypeError(f"{name} must be a dense array of images; sparse input is not supported")
     arr = np.asarray(images)
     if arr.dtype == object:
         raise ValueError(f"{name} must be a numeric array, got dtype=object")
@@ -46,8 +52,15 @@ def check_images(images, *, name="images"):
         arr = arr[..., 0] if channels == 1 else arr[..., :3]
     if arr.dtype == np.bool_ or not (arr.dtype == np.uint8 or arr.dtype.kind == "f"):
         raise ValueError(f"expected uint8 or floating-point images, got dtype {arr.dtype}")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contain NaN or infinite values")
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contain NaN or infinite values")
+        low, high = float(arr.min()), float(arr.max())
+        if low < 0.0 or high > 1.0:
+            raise ValueError(
+                f"floating-point {name} must lie in [0, 1], got values in [{low:g}, {high:g}]; "
+                "pass uint8 images for the 0..255 scale"
+            )
     return arr
 
 
@@ -70,7 +83,17 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
 
     Subclasses implement ``_fit(images)`` (optional; only learning extractors need it)
     and ``_transform(images) -> float32 (n_samples, n_features)``.
+
+    ``learns_from_data`` is True for extractors whose ``fit`` learns from the images
+    (a codebook, a whitening matrix); batch jobs fit those on the training split.
     """
+
+    learns_from_data = False
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # features are always float32
+        return tags
 
     def _check_device(self):
         if self.device not in DEVICES:

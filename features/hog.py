@@ -160,8 +160,6 @@ class HOG(ImageTransformer):
         ndarray of shape (n_samples, n_features_out_), float32
         """
         cell, block, cells = self._check_params(images.shape[1:])
-        if self.transform_sqrt and images.dtype.kind == "f" and (images < 0).any():
-            raise ValueError("transform_sqrt=True needs non-negative images, got negative values")
         xp = get_array_module(self.device)
         n_features = ((cells[0] - block[0] + 1) * (cells[1] - block[1] + 1)
                       * block[0] * block[1] * self.orientations)

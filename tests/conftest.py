@@ -34,6 +34,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_gpu)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread_per_native_pool():
+    """One BLAS/OpenMP thread per test process: on a small shared machine, k-means and
+    BLAS threads waiting on each other made the suite many times slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
 @pytest.fixture
 def rng():
     """A seeded NumPy generator: same test, same numbers."""

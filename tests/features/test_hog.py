@@ -173,8 +173,8 @@ def test_other_image_shape_at_transform_raises(gray_images, color_images):
 
 
 def test_transform_sqrt_rejects_negative_floats(gray_images):
-    images = gray_images / 255.0 - 0.5
-    with pytest.raises(ValueError, match="non-negative images, got negative values"):
+    images = gray_images / 255.0 - 0.5  # check_images holds float images to [0, 1]
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\], got values in \[-0.5"):
         HOG(pixels_per_cell=(7, 7), transform_sqrt=True, device="cpu").fit(images)
 
 

@@ -1,0 +1,94 @@
+"""FeatureStack: the extractors' features side by side, as one float32 matrix."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import FeatureUnion
+
+from features import HOG, BagOfVisualWords, ColorHistogram, FeatureStack, RawPixels
+
+
+def _bovw():
+    return BagOfVisualWords(n_words=4, patch_size=4, stride=4, random_state=0)
+
+
+def test_stacks_columns_in_order(color_images):
+    parts = [("hog", HOG()), ("color", ColorHistogram(bins=6)), ("raw", RawPixels(size=(4, 4)))]
+    stack = FeatureStack(parts)
+    feats = stack.fit_transform(color_images)
+    expected = np.hstack([clone(est).fit_transform(color_images) for _, est in parts])
+    assert isinstance(stack, FeatureUnion)
+    assert feats.dtype == np.float32 and feats.shape == expected.shape
+    np.testing.assert_array_equal(feats, expected)
+    np.testing.assert_array_equal(stack.transform(color_images), expected)
+
+
+def test_with_a_learning_extractor(gray_images):
+    stack = FeatureStack([("color", ColorHistogram()), ("bovw", _bovw())]).fit(gray_images)
+    bovw = _bovw().fit(gray_images)
+    np.testing.assert_array_equal(stack["bovw"].codebook_, bovw.codebook_)
+    np.testing.assert_array_equal(stack.transform(gray_images)[:, 10:], bovw.transform(gray_images))
+
+
+def test_output_is_float32_even_if_a_part_is_not(gray_images):
+    from sklearn.preprocessing import FunctionTransformer
+
+    flat64 = FunctionTransformer(lambda X: np.asarray(X, dtype=np.float64).reshape(len(X), -1))
+    feats = FeatureStack([("raw", RawPixels()), ("f64", flat64)]).fit_transform(gray_images)
+    assert feats.dtype == np.float32 and feats.shape == (12, 2 * 28 * 28)
+
+
+def test_params_are_nested_under_extractors(color_images):
+    stack = FeatureStack([("color", ColorHistogram()), ("raw", RawPixels())])
+    params = stack.get_params()
+    assert params["extractors"] is stack.extractors
+    assert params["color__bins"] == 10
+    stack.set_params(color__bins=4, raw="drop")
+    assert stack.fit_transform(color_images).shape == (10, 4)
+    assert "transformer_list" not in params
+    assert clone(stack).get_params()["color__bins"] == 4
+
+
+def test_feature_names_are_prefixed(color_images):
+    stack = FeatureStack([("color", ColorHistogram(bins=2)), ("raw", RawPixels(size=(1, 1)))])
+    stack.fit(color_images)
+    names = list(stack.get_feature_names_out())
+    assert names == ["color__colorhistogram0", "color__colorhistogram1", "raw__rawpixels0",
+                     "raw__rawpixels1", "raw__rawpixels2"]
+
+
+def test_weights_scale_blocks(color_images):
+    plain = FeatureStack([("color", ColorHistogram())]).fit_transform(color_images)
+    weighted = FeatureStack([("color", ColorHistogram())], transformer_weights={"color": 2.0})
+    np.testing.assert_allclose(weighted.fit_transform(color_images), 2 * plain)
+
+
+@pytest.mark.parametrize("extractors", [[], "hog", [HOG()], [("hog",)]])
+def test_bad_extractors_raise_in_fit(color_images, extractors):
+    with pytest.raises(ValueError, match="extractors must be a non-empty list of"):
+        FeatureStack(extractors).fit(color_images)
+
+
+def test_errors_of_a_part_reach_the_caller(color_images):
+    stack = FeatureStack([("color", ColorHistogram(bins=0))])
+    with pytest.raises(ValueError, match="bins must be a positive integer"):
+        stack.fit(color_images)
+
+
+def test_learns_from_data_if_any_part_does():
+    assert not FeatureStack([("color", ColorHistogram()), ("raw", RawPixels())]).learns_from_data
+    assert FeatureStack([("color", ColorHistogram()), ("bovw", _bovw())]).learns_from_data
+    assert _bovw().learns_from_data and not RawPixels().learns_from_data
+
+
+def test_n_features_out_is_the_sum(color_images):
+    from sklearn.exceptions import NotFittedError
+
+    stack = FeatureStack([("hog", HOG()), ("color", ColorHistogram(bins=6)), ("raw", "drop")])
+    assert not hasattr(stack, "n_features_out_")
+    with pytest.raises(NotFittedError):
+        stack.n_features_out_
+    stack.fit(color_images)
+    assert stack.n_features_out_ == stack["hog"].n_features_out_ + 6
+    assert stack.n_features_out_ == stack.transform(color_images).shape[1]
