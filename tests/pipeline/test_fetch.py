@@ -9,6 +9,7 @@ import functools
 import hashlib
 import http.server
 import io
+import json
 import re
 import tarfile
 import threading
@@ -242,3 +243,24 @@ def test_corrupt_tarball(tmp_path):
     (tmp_path / "x.tar.gz").write_bytes(b"\x1f\x8b not gzip")
     with pytest.raises(FetchError, match="x.tar.gz: cannot extract"):
         safe_extract_tar(tmp_path / "x.tar.gz", tmp_path)
+
+
+def test_cli_data_fetch_then_list(isolated, mnist_mirror, capsys):
+    from pipeline.cli import main
+
+    _, server, data = mnist_mirror
+    assert main(["-q", "data", "fetch", "mnist", "--mirror", f"{server.url}/mnist/"]) == 0
+    assert json.loads(capsys.readouterr().out)["path"] == str(isolated / "mnist")
+    assert main(["-q", "data", "list"]) == 0
+    listed = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
+    assert listed["mnist"]["path"] == str(isolated / "mnist")
+    assert listed["mnist"]["n_images"] == {"train": 7, "test": 5}
+
+
+def test_cli_data_fetch_checksum_failure_exits_nonzero(isolated, mnist_mirror, monkeypatch, capsys):
+    from pipeline.cli import main
+
+    _, server, _ = mnist_mirror
+    monkeypatch.setitem(fetch.CHECKSUMS, "mnist", {f: "0" * 32 for f in MNIST_FILES})
+    assert main(["-q", "data", "fetch", "mnist", "--mirror", f"{server.url}/mnist/"]) == 2
+    assert "checksum" in capsys.readouterr().err.lower()
