@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,dist
+EXTRAS ?= dev,dist,plot
 
 .PHONY: demo test venv bench-features clean
 
