@@ -1,6 +1,8 @@
 """Pieces of mini-batch training shared by the linear models and the neural net."""
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 
@@ -26,15 +28,22 @@ def decayed_learning_rate(learning_rate, decay, epoch):
     return learning_rate * decay ** epoch
 
 
+def _real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _integer(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def check_training_params(est):
     """Validate the hyperparameters the SGD-trained estimators share; errors say what arrived."""
     checks = [
-        ("learning_rate", est.learning_rate, lambda v: isinstance(v, (int, float)) and v > 0, "a positive number"),
-        ("reg", est.reg, lambda v: isinstance(v, (int, float)) and v >= 0, "a number >= 0"),
-        ("batch_size", est.batch_size, lambda v: isinstance(v, (int, np.integer)) and v >= 1, "an integer >= 1"),
-        ("n_epochs", est.n_epochs, lambda v: isinstance(v, (int, np.integer)) and v >= 1, "an integer >= 1"),
-        ("learning_rate_decay", est.learning_rate_decay, lambda v: isinstance(v, (int, float)) and 0 < v <= 1,
-         "a number in (0, 1]"),
+        ("learning_rate", est.learning_rate, lambda v: _real(v) and v > 0, "a positive number"),
+        ("reg", est.reg, lambda v: _real(v) and v >= 0, "a number >= 0"),
+        ("batch_size", est.batch_size, lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+        ("n_epochs", est.n_epochs, lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+        ("learning_rate_decay", est.learning_rate_decay, lambda v: _real(v) and 0 < v <= 1, "a number in (0, 1]"),
     ]
     for name, value, ok, expected in checks:
         if not ok(value):

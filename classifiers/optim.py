@@ -6,6 +6,8 @@ owns ``params`` sees the new values. The arithmetic works on NumPy and CuPy arra
 """
 from __future__ import annotations
 
+from compute.backend import array_module_of
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
 
 
@@ -39,21 +41,28 @@ class Momentum(SGD):
         super().__init__(learning_rate)
         self.momentum = momentum
 
-    def _update(self, name, w, dw):
+    def _velocity(self, name, w, dw):
+        """Advance the velocity of ``name`` in place (zero before the first step) and return it."""
         v = self.state.get(name)
-        v = -self.learning_rate * dw if v is None else self.momentum * v - self.learning_rate * dw
-        self.state[name] = v
-        w += v
+        if v is None:
+            v = self.state[name] = array_module_of(w).zeros_like(w)
+        v *= self.momentum
+        v -= self.learning_rate * dw
+        return v
+
+    def _update(self, name, w, dw):
+        w += self._velocity(name, w, dw)
 
 
 class Nesterov(Momentum):
     """Nesterov momentum in the cs231n form: ``w += -mu v_prev + (1 + mu) v``."""
 
     def _update(self, name, w, dw):
-        v_prev = self.state.get(name)
-        v = -self.learning_rate * dw if v_prev is None else self.momentum * v_prev - self.learning_rate * dw
-        self.state[name] = v
-        w += v if v_prev is None else -self.momentum * v_prev + (1 + self.momentum) * v
+        v_prev = self.state[name].copy() if name in self.state else None
+        v = self._velocity(name, w, dw)
+        w += (1 + self.momentum) * v
+        if v_prev is not None:
+            w -= self.momentum * v_prev
 
 
 class RMSProp(SGD):
@@ -65,28 +74,45 @@ class RMSProp(SGD):
 
     def _update(self, name, w, dw):
         cache = self.state.get(name)
-        cache = (1 - self.decay_rate) * dw * dw if cache is None else (
-            self.decay_rate * cache + (1 - self.decay_rate) * dw * dw)
-        self.state[name] = cache
-        w -= self.learning_rate * dw / ((cache ** 0.5) + self.epsilon)
+        if cache is None:
+            cache = self.state[name] = array_module_of(w).zeros_like(w)
+        cache *= self.decay_rate
+        cache += (1 - self.decay_rate) * (dw * dw)
+        denom = cache ** 0.5
+        denom += self.epsilon
+        w -= self.learning_rate * dw / denom
 
 
 class Adam(SGD):
-    """Adam with bias correction (Kingma and Ba, 2015)."""
+    """Adam with bias correction (Kingma and Ba, 2015).
+
+    The moments are updated in place and the bias corrections are folded into the
+    step size and epsilon (``lr * c2 / c1 * m / (sqrt(v) + eps * c2)`` with
+    ``c1 = 1 - beta1^t``, ``c2 = sqrt(1 - beta2^t)``): the same update as the textbook
+    form, without the ``m_hat``/``v_hat`` temporaries.
+    """
 
     def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8):
         super().__init__(learning_rate)
         self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
 
     def _update(self, name, w, dw):
-        m, v, t = self.state.get(name, (0.0, 0.0, 0))
-        t += 1
-        m = self.beta1 * m + (1 - self.beta1) * dw
-        v = self.beta2 * v + (1 - self.beta2) * (dw * dw)
-        self.state[name] = (m, v, t)
-        m_hat = m / (1 - self.beta1 ** t)
-        v_hat = v / (1 - self.beta2 ** t)
-        w -= self.learning_rate * m_hat / ((v_hat ** 0.5) + self.epsilon)
+        state = self.state.get(name)
+        if state is None:
+            xp = array_module_of(w)
+            state = self.state[name] = [xp.zeros_like(w), xp.zeros_like(w), 0]
+        m, v, t = state
+        t = state[2] = t + 1
+        m *= self.beta1
+        m += (1 - self.beta1) * dw
+        v *= self.beta2
+        v += (1 - self.beta2) * (dw * dw)
+        c1, c2 = 1 - self.beta1 ** t, (1 - self.beta2 ** t) ** 0.5
+        denom = v ** 0.5
+        denom += self.epsilon * c2
+        step = m / denom
+        step *= self.learning_rate * c2 / c1
+        w -= step
 
 
 _BY_NAME = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "rmsprop": RMSProp, "adam": Adam}

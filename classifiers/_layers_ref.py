@@ -1,0 +1,100 @@
+"""Slow, obvious references for the vectorized layers in :mod:`classifiers.layers`.
+
+Loops over samples and the step-by-step computational graph of batch normalization
+(cs231n's ``batchnorm_backward``), written for reading, not for speed. NumPy only.
+The tests hold each fast kernel equal to its reference on random input.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def affine_forward_naive(x, W, b):
+    """``out[i, k] = sum_j x[i, j] W[j, k] + b[k]``, one sample at a time. Shapes as in ``affine_forward``."""
+    out = np.zeros((x.shape[0], W.shape[1]), dtype=np.result_type(x, W))
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            out[i] += x[i, j] * W[j]
+        out[i] += b
+    return out
+
+
+def affine_backward_naive(dout, x, W):
+    """Gradients of :func:`affine_forward_naive` by accumulating one sample at a time.
+
+    Returns
+    -------
+    dx : ndarray of shape (n_samples, n_in)
+    dW : ndarray of shape (n_in, n_out)
+    db : ndarray of shape (n_out,)
+    """
+    dx, dW, db = np.zeros_like(x), np.zeros_like(W), np.zeros(W.shape[1], dtype=dout.dtype)
+    for i in range(x.shape[0]):
+        dW += np.outer(x[i], dout[i])
+        db += dout[i]
+        dx[i] = W @ dout[i]
+    return dx, dW, db
+
+
+def batchnorm_forward_naive(x, gamma, beta, eps=1e-5):
+    """Training-mode batch normalization, one feature column at a time.
+
+    Returns ``out`` (n_samples, n_features) and the cache read by
+    :func:`batchnorm_backward_naive`.
+    """
+    n, d = x.shape
+    out = np.empty_like(x)
+    mu, var = np.empty(d), np.empty(d)
+    for j in range(d):
+        mu[j] = sum(x[:, j]) / n
+        var[j] = sum((x[:, j] - mu[j]) ** 2) / n
+        out[:, j] = gamma[j] * (x[:, j] - mu[j]) / math.sqrt(var[j] + eps) + beta[j]
+    return out, (x, gamma, mu, var, eps)
+
+
+def batchnorm_backward_naive(dout, cache):
+    """Backpropagate through the graph ``xc = x - mu; v = mean(xc**2); s = sqrt(v + eps);
+    x_hat = xc / s; out = gamma x_hat + beta`` node by node.
+
+    Returns
+    -------
+    dx : ndarray of shape (n_samples, n_features)
+    dgamma, dbeta : ndarray of shape (n_features,)
+    """
+    x, gamma, mu, var, eps = cache
+    n = x.shape[0]
+    xc = x - mu
+    s = np.sqrt(var + eps)
+    x_hat = xc / s
+    dbeta = dout.sum(axis=0)
+    dgamma = (dout * x_hat).sum(axis=0)
+    dx_hat = dout * gamma
+    dxc = dx_hat / s  # through x_hat = xc / s, first path
+    ds = -(dx_hat * xc).sum(axis=0) / s**2  # through 1 / s
+    dv = ds / (2 * s)  # s = sqrt(v + eps)
+    dxc += 2 * xc * dv / n  # v = mean(xc ** 2), second path into xc
+    dmu = -dxc.sum(axis=0)  # xc = x - mu
+    dx = dxc + dmu / n  # mu = mean(x)
+    return dx, dgamma, dbeta
+
+
+def softmax_loss_naive(scores, y):
+    """Softmax cross-entropy with a loop over samples and classes.
+
+    Returns
+    -------
+    loss : float
+    dscores : ndarray of shape (n_samples, n_classes)
+    """
+    n, c = scores.shape
+    loss, dscores = 0.0, np.zeros_like(scores)
+    for i in range(n):
+        shift = max(scores[i])
+        exps = [math.exp(scores[i, k] - shift) for k in range(c)]
+        total = sum(exps)
+        loss -= math.log(exps[y[i]] / total)
+        for k in range(c):
+            dscores[i, k] = (exps[k] / total - (k == y[i])) / n
+    return loss / n, dscores

@@ -1,0 +1,305 @@
+"""A small fully connected neural network classifier trained by mini-batch descent."""
+from __future__ import annotations
+
+import logging
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from classifiers._fcnet import WEIGHT_INITS, FullyConnectedNet, init_params
+from classifiers._sgd import check_training_params, decayed_learning_rate, minibatches
+from classifiers.layers import ACTIVATIONS, softmax
+from classifiers.optim import OPTIMIZERS, make_optimizer, set_learning_rate
+from compute.backend import get_array_module, resolve_device, to_device, to_numpy
+
+logger = logging.getLogger(__name__)
+
+#: Training accuracy per epoch is measured on at most this many training samples.
+TRAIN_ACC_SAMPLES = 1000
+#: Rows per forward pass at inference (bounds the memory of ``predict``).
+PREDICT_BATCH = 4096
+DTYPES = ("float32", "float64")
+
+
+class TwoLayerNet(ClassifierMixin, BaseEstimator):
+    """Fully connected network with softmax output, in NumPy or CuPy.
+
+    Despite the name (cs231n's), ``hidden_sizes`` sets any number of hidden layers:
+    ``{affine - [batchnorm] - activation - [dropout]} x len(hidden_sizes) - affine - softmax``.
+    Trained by mini-batch gradient descent on the mean cross-entropy plus
+    ``0.5 * reg * sum(W ** 2)`` over the weight matrices.
+
+    Parameters
+    ----------
+    hidden_sizes : tuple of int, default=(256,)
+        Units per hidden layer; ``()`` gives softmax regression.
+    activation : {"relu", "leaky_relu", "tanh", "sigmoid", "elu"}, default="relu"
+    batchnorm : bool, default=False
+        Batch normalization after each hidden affine layer: batch statistics in training
+        (running averages updated with momentum 0.9), running averages at inference.
+    dropout : float in [0, 1), default=0.0
+        Probability of **dropping** a hidden unit in training (inverted dropout, so
+        inference needs no rescaling); 0 turns it off.
+    weight_init : {"he", "xavier"} or float, default="he"
+        Normal weights with std ``sqrt(2 / fan_in)`` ("he"), ``sqrt(2 / (fan_in + fan_out))``
+        ("xavier") or the given number.
+    optimizer : {"sgd", "momentum", "nesterov", "rmsprop", "adam"}, default="adam"
+    learning_rate : float, default=1e-3
+    learning_rate_decay : float in (0, 1], default=0.9
+        Multiplies the learning rate after every epoch.
+    reg : float, default=1e-4
+        L2 strength on the weights.
+    batch_size : int, default=64
+    n_epochs : int, default=20
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified), stop after
+        ``n_iter_no_change`` epochs without a better validation accuracy, and keep the
+        parameters of the best epoch.
+    validation_fraction : float in (0, 1), default=0.1
+    n_iter_no_change : int, default=5
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the parameters and of training.
+    device : {"auto", "cpu", "gpu"}, default="auto"
+        Where training and inference run; results and fitted attributes are NumPy.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling, the dropout masks and the validation split.
+    verbose : bool or int, default=False
+        Log a line per epoch at INFO level (otherwise DEBUG) on this module's logger.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    params_ : dict of str -> ndarray
+        ``W1`` (n_features, h1), ``b1`` (h1,), [``gamma1``, ``beta1`` (h1,)], ..., ``W{L}``
+        (h_last, n_classes), ``b{L}`` (n_classes,).
+    running_ : dict of str -> ndarray
+        ``running_mean{i}``, ``running_var{i}`` (h_i,) with batch normalization, else empty.
+    loss_history_ : list of float
+        Training loss of every iteration (mini-batch).
+    train_acc_history_ : list of float
+        Per epoch, accuracy on a fixed subset of at most ``TRAIN_ACC_SAMPLES`` training samples.
+    val_acc_history_ : list of float
+        Per epoch, validation accuracy (empty without early stopping).
+    update_ratio_history_ : list of dict
+        Per epoch, ``{"W1": ||update|| / ||W1||, ...}`` for each weight matrix, taken at the
+        epoch's last step (healthy values are around 1e-3).
+    n_iter_ : int
+        Epochs run.
+    best_epoch_ : int
+        Index (into the per-epoch histories) of the epoch whose parameters were kept: the
+        best validation accuracy with early stopping, else the last epoch.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = TwoLayerNet(hidden_sizes=(64,), n_epochs=5, random_state=0).fit(X / 16, y)
+    >>> clf.predict(X[:3] / 16).shape
+    (3,)
+    """
+
+    def __init__(self, hidden_sizes=(256,), activation="relu", batchnorm=False, dropout=0.0,
+                 weight_init="he", optimizer="adam", learning_rate=1e-3, learning_rate_decay=0.9,
+                 reg=1e-4, batch_size=64, n_epochs=20, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, dtype="float32", device="auto", random_state=None, verbose=False):
+        self.hidden_sizes = hidden_sizes
+        self.activation = activation
+        self.batchnorm = batchnorm
+        self.dropout = dropout
+        self.weight_init = weight_init
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.learning_rate_decay = learning_rate_decay
+        self.reg = reg
+        self.batch_size = batch_size
+        self.n_epochs = n_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.dtype = dtype
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y):
+        """Train on ``X`` (n_samples, n_features) and labels ``y`` (n_samples,). Returns self."""
+        self._check_params()
+        X, y = validate_data(self, X, y, dtype=np.dtype(self.dtype))
+        check_classification_targets(y)
+        self.classes_, y = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in y, "
+                             f"got 1 class: {self.classes_.tolist()}")
+        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
+        X, X_val, y, y_val = self._split(X, y, rng)
+        xp = get_array_module(self.device)
+        params, running = init_params((X.shape[1], *self.hidden_sizes, len(self.classes_)),
+                                      self.weight_init, self.batchnorm, rng, np.dtype(self.dtype))
+        net = FullyConnectedNet({k: to_device(v, xp) for k, v in params.items()},
+                                {k: to_device(v, xp) for k, v in running.items()},
+                                self.activation, self.dropout, self.reg)
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported once, below
+            self._train(net, xp, rng, (to_device(X, xp), to_device(y, xp)),
+                        None if X_val is None else (to_device(X_val, xp), y_val))
+        return self
+
+    def _split(self, X, y, rng):
+        """Carve the validation set for early stopping (stratified when every class allows it)."""
+        if not self.early_stopping:
+            return X, None, y, None
+        n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
+        if n_val < 1 or X.shape[0] - n_val < 1:
+            raise ValueError(f"early stopping needs at least 1 training and 1 validation sample; "
+                             f"got {X.shape[0]} samples with validation_fraction={self.validation_fraction}")
+        counts = np.bincount(y)
+        stratify = y if counts.min() >= 2 and len(counts) <= n_val <= X.shape[0] - len(counts) else None
+        return train_test_split(X, y, test_size=n_val, stratify=stratify,
+                                random_state=int(rng.integers(2**31 - 1)))
+
+    def _train(self, net, xp, rng, train, val):
+        """The epoch loop: records the histories, stops early, keeps the best parameters."""
+        X, y = train
+        batch_size = max(1, min(int(self.batch_size), X.shape[0]))
+        dropout_rng = rng if xp is np else xp.random.default_rng(int(rng.integers(2**31 - 1)))
+        acc_idx = to_device(np.sort(rng.choice(X.shape[0], min(X.shape[0], TRAIN_ACC_SAMPLES), replace=False)), xp)
+        X_acc, y_acc = X[acc_idx], to_numpy(y[acc_idx])
+        optimizer = make_optimizer(self.optimizer, self.learning_rate)
+        self.loss_history_, self.train_acc_history_, self.val_acc_history_ = [], [], []
+        self.update_ratio_history_, self.best_epoch_ = [], 0
+        best = None
+        for epoch in range(self.n_epochs):
+            lr = decayed_learning_rate(self.learning_rate, self.learning_rate_decay, epoch)
+            set_learning_rate(optimizer, lr)
+            losses, ratios = _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp)
+            self.loss_history_.extend(losses)
+            self.update_ratio_history_.append(ratios)
+            self.train_acc_history_.append(_accuracy(net, X_acc, y_acc, xp))
+            if val is not None:
+                self.val_acc_history_.append(_accuracy(net, val[0], val[1], xp))
+            self.n_iter_ = epoch + 1
+            self._log_epoch(epoch, losses, lr)
+            finite, val_acc = bool(np.isfinite(losses).all()), self.val_acc_history_
+            if val is None or (finite and (epoch == 0 or val_acc[-1] > val_acc[self.best_epoch_])):
+                self.best_epoch_ = epoch
+                if val is not None:
+                    best = _copy(net.params), _copy(net.running)
+            if not finite:
+                warnings.warn(f"training diverged in epoch {epoch + 1}: the loss became "
+                              f"{losses[-1]}; lower learning_rate (got {self.learning_rate})",
+                              ConvergenceWarning, stacklevel=3)
+                break
+            if epoch - self.best_epoch_ >= self.n_iter_no_change:
+                break
+        if best is not None:
+            net.params, net.running = best
+        self.params_ = {k: to_numpy(v) for k, v in net.params.items()}
+        self.running_ = {k: to_numpy(v) for k, v in net.running.items()}
+
+    def _log_epoch(self, epoch, losses, lr):
+        val = f", val acc {self.val_acc_history_[-1]:.4f}" if self.val_acc_history_ else ""
+        logger.log(logging.INFO if self.verbose else logging.DEBUG,
+                   "epoch %d/%d: loss %.4f, train acc %.4f%s, lr %.3g",
+                   epoch + 1, self.n_epochs, float(np.mean(losses)), self.train_acc_history_[-1], val, lr)
+
+    def _check_params(self):
+        check_training_params(self)
+        sizes = self.hidden_sizes
+        if not (isinstance(sizes, (tuple, list)) and all(
+                isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes)):
+            raise ValueError(f"hidden_sizes must be a tuple of positive integers, got {sizes!r}")
+        choices = [("activation", self.activation, tuple(ACTIVATIONS)), ("optimizer", self.optimizer, OPTIMIZERS),
+                   ("dtype", self.dtype, DTYPES)]
+        for name, value, allowed in choices:
+            ok = isinstance(value, str) and value in allowed or name == "dtype" and _is_float_dtype(value)
+            if not ok:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        resolve_device(self.device)
+        init = self.weight_init
+        if not (init in WEIGHT_INITS if isinstance(init, str) else isinstance(init, numbers.Real) and init > 0):
+            raise ValueError(f"weight_init must be one of {WEIGHT_INITS} or a positive number, got {init!r}")
+        ranges = [("dropout", self.dropout, 0, 1, "a number in [0, 1)"),
+                  ("validation_fraction", self.validation_fraction, 0, 1, "a number in (0, 1)")]
+        for name, value, low, high, expected in ranges:
+            ok = isinstance(value, numbers.Real) and low <= value < high
+            if not ok or (name == "validation_fraction" and value == 0):
+                raise ValueError(f"{name} must be {expected}, got {value!r}")
+        if not (isinstance(self.n_iter_no_change, numbers.Integral) and self.n_iter_no_change >= 1):
+            raise ValueError(f"n_iter_no_change must be an integer >= 1, got {self.n_iter_no_change!r}")
+        for name in ("batchnorm", "early_stopping"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
+
+    # ---------------------------------------------------------------- inference
+    def _scores(self, X):
+        """Scores (n_samples, n_classes) as float64 NumPy, computed on the device in chunks."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.dtype(self.dtype), reset=False)
+        xp = get_array_module(self.device)
+        net = FullyConnectedNet({k: to_device(v, xp) for k, v in self.params_.items()},
+                                {k: to_device(v, xp) for k, v in self.running_.items()}, self.activation)
+        out = np.empty((X.shape[0], len(self.classes_)))
+        for start in range(0, X.shape[0], PREDICT_BATCH):
+            chunk = slice(start, start + PREDICT_BATCH)
+            out[chunk] = to_numpy(net.scores(to_device(X[chunk], xp)))
+        return out
+
+    def predict_proba(self, X):
+        """Class probabilities, shape (n_samples, n_classes), columns ordered as ``classes_``."""
+        return softmax(self._scores(X))
+
+    def predict(self, X):
+        """Predicted labels, shape (n_samples,)."""
+        scores = self._scores(X)
+        return self.classes_[np.argmax(scores, axis=1)]
+
+
+def _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp):
+    """One pass over the shuffled training data, one optimizer step per mini-batch.
+
+    Returns
+    -------
+    losses : list of float
+        The loss of every batch.
+    ratios : dict of str -> float
+        ``||update|| / ||W||`` of each weight matrix at the epoch's last step.
+    """
+    n_batches = -(-X.shape[0] // batch_size)
+    weights = [name for name in net.params if name.startswith("W")]
+    losses = []
+    for b, idx in enumerate(minibatches(X.shape[0], batch_size, rng)):
+        idx = to_device(idx, xp)
+        loss, grads = net.loss(X[idx], y[idx], rng=dropout_rng)
+        losses.append(loss)
+        if b == n_batches - 1:
+            before = {name: net.params[name].copy() for name in weights}
+        optimizer.step(net.params, grads)
+    norm = lambda a: float(xp.linalg.norm(a))  # noqa: E731
+    ratios = {name: norm(net.params[name] - before[name]) / max(norm(before[name]), 1e-12) for name in weights}
+    return to_numpy(xp.stack(losses)).astype(float).tolist(), ratios
+
+
+def _accuracy(net, X, y, xp):
+    """Inference-mode accuracy of ``net`` on device data ``X`` against NumPy labels ``y``."""
+    pred = np.concatenate([to_numpy(xp.argmax(net.scores(X[s : s + PREDICT_BATCH]), axis=1))
+                           for s in range(0, X.shape[0], PREDICT_BATCH)])
+    return float(np.mean(pred == y))
+
+
+def _copy(arrays):
+    return {name: array.copy() for name, array in arrays.items()}
+
+
+def _is_float_dtype(value):
+    try:
+        return np.dtype(value) in (np.float32, np.float64)
+    except TypeError:
+        return False

@@ -1,0 +1,45 @@
+"""The in-place update rules against their textbook formulas."""
+import numpy as np
+import pytest
+
+from classifiers.optim import OPTIMIZERS, make_optimizer
+
+
+def _textbook(name, lr, w, grads):
+    mu, beta1, beta2, eps, decay = 0.9, 0.9, 0.999, 1e-8, 0.99
+    v = np.zeros_like(w)
+    m, s = np.zeros_like(w), np.zeros_like(w)
+    for t, dw in enumerate(grads, start=1):
+        if name == "sgd":
+            w = w - lr * dw
+        elif name == "momentum":
+            v = mu * v - lr * dw
+            w = w + v
+        elif name == "nesterov":
+            v_prev = v
+            v = mu * v - lr * dw
+            w = w - mu * v_prev + (1 + mu) * v
+        elif name == "rmsprop":
+            s = decay * s + (1 - decay) * dw**2
+            w = w - lr * dw / (np.sqrt(s) + eps)
+        else:
+            m = beta1 * m + (1 - beta1) * dw
+            s = beta2 * s + (1 - beta2) * dw**2
+            w = w - lr * (m / (1 - beta1**t)) / (np.sqrt(s / (1 - beta2**t)) + eps)
+    return w
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_updates_equal_the_textbook_formulas(rng, name):
+    w0 = rng.normal(size=(4, 3))
+    grads = [rng.normal(size=(4, 3)) for _ in range(5)]
+    params = {"W": w0.copy()}
+    opt = make_optimizer(name, 0.01)
+    for dw in grads:
+        opt.step(params, {"W": dw})
+    np.testing.assert_allclose(params["W"], _textbook(name, 0.01, w0, grads), rtol=1e-12, atol=1e-14)
+
+
+def test_unknown_optimizer():
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        make_optimizer("lbfgs", 0.1)
