@@ -159,9 +159,11 @@ class KNearestNeighbor(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_queries,)
         """
-        return self.classes_[np.argmax(self._scores(X), axis=1)]
+        scores = self._scores(X)  # checks that the model is fitted
+        return self.classes_[np.argmax(scores, axis=1)]
 
     def _scores(self, X):
+        check_is_fitted(self, "_X")
         self._check_params()
         dist, idx = self.kneighbors(X)
         return vote(self._y[idx], dist, len(self.classes_), self.weights)
