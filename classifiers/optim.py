@@ -6,6 +6,8 @@ owns ``params`` sees the new values. The arithmetic works on NumPy and CuPy arra
 """
 from __future__ import annotations
 
+import numpy as np
+
 from compute.backend import array_module_of
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam")
@@ -86,6 +88,9 @@ class RMSProp(SGD):
 class Adam(SGD):
     """Adam with bias correction (Kingma and Ba, 2015).
 
+    On the CPU one fused compiled pass (``classifiers._adam_cpu``) does the update; the
+    array form below is its reference and serves CuPy.
+
     The moments are updated in place and the bias corrections are folded into the
     step size and epsilon (``lr * c2 / c1 * m / (sqrt(v) + eps * c2)`` with
     ``c1 = 1 - beta1^t``, ``c2 = sqrt(1 - beta2^t)``): the same update as the textbook
@@ -103,16 +108,30 @@ class Adam(SGD):
             state = self.state[name] = [xp.zeros_like(w), xp.zeros_like(w), 0]
         m, v, t = state
         t = state[2] = t + 1
+        c1, c2 = 1 - self.beta1 ** t, (1 - self.beta2 ** t) ** 0.5
+        step_size, eps_hat = self.learning_rate * c2 / c1, self.epsilon * c2
+        if _fused_cpu(w, dw, m, v):
+            from classifiers._adam_cpu import adam_step  # compiled on first use
+
+            adam_step(w.reshape(-1), dw.reshape(-1), m.reshape(-1), v.reshape(-1),
+                      step_size, self.beta1, self.beta2, eps_hat)
+            return
         m *= self.beta1
         m += (1 - self.beta1) * dw
         v *= self.beta2
         v += (1 - self.beta2) * (dw * dw)
-        c1, c2 = 1 - self.beta1 ** t, (1 - self.beta2 ** t) ** 0.5
         denom = v ** 0.5
-        denom += self.epsilon * c2
+        denom += eps_hat
         step = m / denom
-        step *= self.learning_rate * c2 / c1
+        step *= step_size
         w -= step
+
+
+def _fused_cpu(*arrays):
+    """Whether the fused CPU kernel can take these arrays (NumPy, C-contiguous, one float dtype)."""
+    first = arrays[0]
+    return all(isinstance(a, np.ndarray) and a.flags.c_contiguous and a.dtype == first.dtype
+               and a.shape == first.shape for a in arrays) and first.dtype.kind == "f"
 
 
 _BY_NAME = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "rmsprop": RMSProp, "adam": Adam}

@@ -43,3 +43,21 @@ def test_updates_equal_the_textbook_formulas(rng, name):
 def test_unknown_optimizer():
     with pytest.raises(ValueError, match="optimizer must be one of"):
         make_optimizer("lbfgs", 0.1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_adam_equals_the_array_form(rng, dtype, monkeypatch):
+    import classifiers.optim as optim
+
+    w0 = rng.normal(size=(30, 7)).astype(dtype)
+    grads = [rng.normal(size=(30, 7)).astype(dtype) for _ in range(4)]
+    results = []
+    for fused in (True, False):
+        monkeypatch.setattr(optim, "_fused_cpu", lambda *a, fused=fused: fused)
+        params, opt = {"W": w0.copy()}, make_optimizer("adam", 0.01)
+        for dw in grads:
+            opt.step(params, {"W": dw})
+        results.append(params["W"])
+    # float32: fastmath may reorder the arithmetic; differences stay at rounding of w (~1)
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=2e-6 if dtype == np.float32 else 0)
