@@ -29,7 +29,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
-from pipeline.spec import SpecError, _parse_value
+from pipeline.spec import SpecError, parse_value
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def parse_space(text):
         if not eq or not name or kind not in KINDS:
             raise SpecError(f"expected name=KIND:ARGS with KIND one of {KINDS}, got {item!r}")
         if kind == "choice":
-            choices = tuple(_parse_value(v.strip()) for v in args.split("|") if v.strip())
+            choices = tuple(parse_value(v.strip()) for v in args.split("|") if v.strip())
             if not choices:
                 raise SpecError(f"{name}: choice needs values separated by '|', got {args!r}")
             dims.append(Dimension(name, kind, choices=choices))

@@ -34,15 +34,20 @@ class SpecError(ValueError):
     """A feature spec that cannot be understood; the message says what was expected."""
 
 
-def _parse_value(text):
-    """``7`` -> 7, ``0.5`` -> 0.5, ``true`` -> True, ``7x7`` -> (7, 7), else the string."""
+def parse_value(text):
+    """``7`` -> 7, ``0.5`` and ``1e-3`` -> floats, ``true`` -> True, ``7x7`` -> (7, 7), else the string."""
     if "x" in text and all(part.strip().isdigit() for part in text.split("x")):
         return tuple(int(part) for part in text.split("x"))
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-    return value if isinstance(value, (int, float, bool, str)) or value is None else text
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value if isinstance(value, (int, float, bool)) or value is None else text
 
 
 def _coerce_params(cls, params):
@@ -82,7 +87,7 @@ def _parse_string(spec):
             key, eq, value = token.partition("=")
             if not eq or not key.strip():
                 raise SpecError(f"expected key=value in feature spec, got {token!r}")
-            items[-1][1][key.strip()] = _parse_value(value.strip())
+            items[-1][1][key.strip()] = parse_value(value.strip())
     return items
 
 

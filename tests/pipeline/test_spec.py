@@ -68,3 +68,11 @@ def test_bad_yaml_file(tmp_path):
     path.write_text("{not json")
     with pytest.raises(SpecError, match="not valid JSON"):
         parse_feature_spec(str(path))
+
+
+@pytest.mark.parametrize("text, value", [("7", 7), ("0.5", 0.5), ("1e-3", 1e-3), ("true", True), ("7x4", (7, 4)),
+                                         ("hard", "hard")])
+def test_values_are_typed(text, value):
+    from pipeline.spec import parse_value
+
+    assert parse_value(text) == value and type(parse_value(text)) is type(value)

@@ -1,0 +1,380 @@
+"""Trained pipelines as safe artifacts: a folder with ``manifest.json`` and ``arrays.npz``.
+
+Saving walks the fitted :class:`~pipeline.image_pipeline.ImagePipeline` and every
+estimator inside it. Each must be of a class on :data:`ALLOWED_CLASSES`; for each,
+the manifest keeps a *step*: its path (``pipeline``, ``features``, ``features/hog``,
+``scaler``, ``classifier``), class, ``get_params(deep=False)`` and fitted state (the
+attributes ``fit`` set: ending in ``_`` or private such as kNN's ``_X``). Arrays go to
+``arrays.npz`` as ``<step>/<attribute>[/<key>]``; everything else is JSON, with a few
+one-key tags where JSON alone would lose the type (``{"__tuple__": [7, 7]}``,
+``{"__array__": "W_"}``, ``{"__step__": "features/hog"}``, ...; see ``models/README.md``).
+
+Loading reads only data: the manifest (JSON), then ``arrays.npz`` after its sha256
+matched the manifest, with ``np.load(allow_pickle=False)``; it rebuilds each step as
+``cls(**params)`` from the allow-list, sets its state, and refuses anything else
+with an :class:`ArtifactError` naming the file and the reason. No pickle anywhere.
+
+Saving is atomic: everything is written to a temporary sibling folder, which then
+replaces ``path`` (an atomic exchange on Linux, else two renames with the old model
+kept aside until the new one is in place).
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import sklearn
+
+from pipeline._artifact_codec import ALLOWED_CLASSES, CLASS_NAMES, ROOT, ArtifactError, Reader, Writer
+from pipeline.image_pipeline import COLOR_MODES, ImagePipeline
+from pipeline.version import package_version
+
+__all__ = ["ALLOWED_CLASSES", "ArtifactError", "FORMAT_VERSION", "load", "read_manifest", "save"]
+
+FORMAT = "cvpipe-model"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+ARRAYS = "arrays.npz"
+MAX_MANIFEST_BYTES = 16 * 2**20
+#: The root's fitted attributes that live at the manifest's top level, not in its step.
+_TOP_LEVEL = ("input_shape_", "color_mode_", "classes_", "class_names_", "metrics_")
+
+
+# =========================================================================== saving
+def _plain_json(value, where):
+    """Metrics and names: JSON values only (numpy scalars and arrays become numbers and lists)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain_json(v, where) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain_json(v, where) for k, v in value.items()}
+    raise ArtifactError(f"cannot save {where}: {type(value).__name__} is not a JSON value")
+
+
+def build_manifest(pipeline):
+    """The manifest (without the ``arrays`` entry) and the named arrays of a fitted pipeline."""
+    if type(pipeline) is not ImagePipeline:
+        raise ArtifactError(f"expected a fitted ImagePipeline to save, got {type(pipeline).__name__}")
+    if not hasattr(pipeline, "classifier_"):
+        raise ArtifactError("this ImagePipeline is not fitted yet; call fit before save")
+    writer = Writer(root_skip=_TOP_LEVEL)
+    writer.add(pipeline, ROOT)
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cvpipe_version": package_version(),
+        "environment": {"python": sys.version.split()[0], "numpy": np.__version__, "scikit-learn": sklearn.__version__},
+        "input": {"size": list(pipeline.input_shape_), "color_mode": pipeline.color_mode_},
+        "classes": _plain_json(pipeline.classes_, "classes_"),
+        "class_names": _plain_json(pipeline.class_names_, "class_names_"),
+        "metrics": _plain_json(pipeline.metrics_, "metrics_"),
+        "arrays": None,
+        "steps": writer.steps,
+    }
+    return manifest, writer.arrays
+
+
+def save(pipeline, path):
+    """Write a fitted :class:`ImagePipeline` to the folder ``path``, atomically.
+
+    Parameters
+    ----------
+    pipeline : ImagePipeline
+        Fitted; every estimator inside must be of an allow-listed class.
+    path : str or Path
+        The model folder (``models/NAME``). An existing model folder there is replaced
+        only once the new one is complete; any other existing file or non-empty
+        folder is refused.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ArtifactError
+        For a step or attribute that cannot be saved without pickle, or a ``path``
+        that holds something other than a model.
+    """
+    path = Path(path)
+    _check_replaceable(path)
+    manifest, arrays = build_manifest(pipeline)  # fails before anything touches the disk
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        _write_arrays(tmp / ARRAYS, arrays)
+        manifest["arrays"] = {"file": ARRAYS, "sha256": _sha256(tmp / ARRAYS),
+                              "bytes": (tmp / ARRAYS).stat().st_size, "count": len(arrays)}
+        _write_manifest(tmp / MANIFEST, manifest)
+        _fsync(tmp)
+        _replace_dir(tmp, path)
+        _fsync(path.parent)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # after an exchange it holds the old model
+    return path
+
+
+def _check_replaceable(path):
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise ArtifactError(f"refusing to save a model to {path}: it exists and is not a folder")
+    if path.is_dir() and any(path.iterdir()) and not (path / MANIFEST).is_file():
+        raise ArtifactError(f"refusing to replace {path}: it is a non-empty folder without {MANIFEST}, "
+                            "not a model folder")
+
+
+def _write_arrays(file, arrays):
+    with open(file, "wb") as fh:
+        np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_manifest(file, manifest):
+    with open(file, "w", encoding="utf-8") as fh:
+        fh.write(_dumps(manifest) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _dumps(value, indent=""):
+    """Indented JSON; a value that fits in the rest of a line stays on one line."""
+    flat = json.dumps(value, allow_nan=False)
+    if not isinstance(value, (list, dict)) or len(indent) + len(flat) <= 88:
+        return flat
+    inner = indent + "  "
+    if isinstance(value, list):
+        items = [inner + _dumps(v, inner) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + indent + "]"
+    items = [f"{inner}{json.dumps(k)}: {_dumps(v, inner)}" for k, v in value.items()]
+    return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+
+
+def _fsync(folder):
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not supported (Windows): the data files were synced
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _sha256(file):
+    """Hex sha256 of a path or of an open binary file (read from where it stands)."""
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "rb") as fh:
+            return _sha256(fh)
+    digest = hashlib.sha256()
+    for block in iter(lambda: file.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def _exchange(a, b):
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _replace_dir(new, path):
+    """Put the folder ``new`` at ``path``; an old ``path`` ends up at ``new`` or is removed."""
+    if not path.exists():
+        os.rename(new, path)
+        return
+    if _exchange(new, path):
+        return
+    old = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
+    os.rename(path, old)
+    try:
+        os.rename(new, path)
+    except BaseException:
+        os.rename(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ========================================================================== loading
+def read_manifest(path):
+    """Read and check ``path/manifest.json`` without loading any array.
+
+    Returns
+    -------
+    dict
+        The manifest; its format, version and step classes have been checked.
+
+    Raises
+    ------
+    ArtifactError
+        A missing or unreadable manifest, another format or version, or a step class
+        outside :data:`ALLOWED_CLASSES`.
+    """
+    file = Path(path) / MANIFEST
+    if not file.is_file():
+        raise ArtifactError(f"{file}: missing; expected a model folder with {MANIFEST} and {ARRAYS}")
+    if file.stat().st_size > MAX_MANIFEST_BYTES:
+        raise ArtifactError(f"{file}: {file.stat().st_size} bytes, more than a manifest may hold")
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ArtifactError(f"{file}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ArtifactError(f"{file}: not a cvpipe model manifest (expected \"format\": \"{FORMAT}\")")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ArtifactError(f"{file}: format_version {version!r} is not supported; this cvpipe "
+                            f"({package_version()}) reads format_version {FORMAT_VERSION}")
+    for key, kind in (("steps", list), ("arrays", dict), ("input", dict), ("classes", list),
+                      ("class_names", list), ("metrics", dict)):
+        if not isinstance(manifest.get(key), kind):
+            raise ArtifactError(f"{file}: {key!r} is missing or not a {kind.__name__}")
+    for step in manifest["steps"]:
+        if not isinstance(step, dict) or not isinstance(step.get("name"), str):
+            raise ArtifactError(f"{file}: every step needs a name, got {step!r}")
+        if step.get("class") not in ALLOWED_CLASSES:
+            raise ArtifactError(f"{file}: step {step['name']!r} names class {step.get('class')!r}, which is "
+                                "not in the allow-list of model classes; refusing to load it")
+        for key, kind in (("params", dict), ("state", dict), ("arrays", list)):
+            if not isinstance(step.get(key), kind):
+                raise ArtifactError(f"{file}: step {step['name']!r}: {key!r} is missing or not a {kind.__name__}")
+    return manifest
+
+
+def _read_arrays(path, manifest):
+    """The arrays of ``arrays.npz``, after its sha256 matched the manifest's."""
+    file = Path(path) / ARRAYS
+    info = manifest["arrays"]
+    if info.get("file") != ARRAYS or not isinstance(info.get("sha256"), str):
+        raise ArtifactError(f"{Path(path) / MANIFEST}: 'arrays' must name {ARRAYS} and its sha256")
+    if not file.is_file():
+        raise ArtifactError(f"{file}: missing; the manifest lists {info.get('count')} arrays in it")
+    with open(file, "rb") as fh:  # one descriptor: the bytes hashed are the bytes loaded
+        size, digest = os.fstat(fh.fileno()).st_size, _sha256(fh)
+        if digest != info["sha256"]:
+            why = (f"{size} bytes where the manifest says {info.get('bytes')}: truncated or extended"
+                   if size != info.get("bytes") else "same size, different content")
+            raise ArtifactError(f"{file}: sha256 {digest} does not match the manifest's {info['sha256']} "
+                                f"({why}); the file changed since it was saved, refusing to load it")
+        fh.seek(0)
+        arrays = _load_npz(fh, file)
+    declared = {f"{s['name']}/{a}" for s in manifest["steps"] for a in s["arrays"]}
+    if set(arrays) != declared:
+        raise ArtifactError(f"{file}: arrays {sorted(set(arrays) ^ declared)} are in one of the manifest "
+                            "and the archive but not the other")
+    return arrays
+
+
+def _load_npz(fh, file):
+    """Every array of an open .npz, read with ``allow_pickle=False``."""
+    try:
+        npz = np.load(fh, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ArtifactError(f"{file}: not a readable .npz archive ({exc})") from exc
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ArtifactError(f"{file}: a single .npy array, not the .npz archive of a model")
+    arrays = {}
+    with npz:
+        for name in npz.files:
+            try:
+                arrays[name] = npz[name]
+            except ValueError as exc:
+                raise ArtifactError(f"{file}: array {name!r} holds Python objects and would need pickle "
+                                    f"to load ({exc}); refusing to load it") from exc
+            except (OSError, EOFError, zipfile.BadZipFile) as exc:
+                raise ArtifactError(f"{file}: array {name!r} cannot be read ({exc})") from exc
+    return arrays
+
+
+def load(path):
+    """Read a model folder written by :func:`save`.
+
+    The manifest is checked first (format, version, allow-listed classes), then the
+    sha256 of ``arrays.npz``, and only then is the archive opened, with
+    ``np.load(allow_pickle=False)``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The model folder.
+
+    Returns
+    -------
+    ImagePipeline
+        Fitted, with ``input_shape_``, ``color_mode_``, ``class_names_`` and
+        ``metrics_`` from the manifest.
+
+    Raises
+    ------
+    ArtifactError
+        Naming the file and the reason: missing, changed, truncated or foreign.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(f"{path}: no such model folder")
+    manifest = read_manifest(path)
+    source = str(path / MANIFEST)
+    if not manifest["steps"] or manifest["steps"][0].get("name") != ROOT \
+            or manifest["steps"][0]["class"] != CLASS_NAMES[ImagePipeline]:
+        raise ArtifactError(f"{source}: the first step must be {ROOT!r}, an ImagePipeline")
+    reader = Reader(manifest["steps"], _read_arrays(path, manifest), source)
+    pipeline = reader.build(ROOT)
+    unused = set(reader.entries) - set(reader.built)
+    if unused:
+        raise ArtifactError(f"{source}: steps {sorted(unused)} are not part of the pipeline")
+    _set_top_level(pipeline, manifest, source)
+    return pipeline
+
+
+def _set_top_level(pipeline, manifest, source):
+    size, mode = manifest["input"].get("size"), manifest["input"].get("color_mode")
+    if not (isinstance(size, list) and len(size) == 2
+            and all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)):
+        raise ArtifactError(f"{source}: input.size must be [height, width], got {size!r}")
+    if mode not in COLOR_MODES:
+        raise ArtifactError(f"{source}: input.color_mode must be one of {COLOR_MODES}, got {mode!r}")
+    classifier = getattr(pipeline, "classifier_", None)
+    classes = getattr(classifier, "classes_", None)
+    if classes is None:
+        raise ArtifactError(f"{source}: the pipeline has no fitted classifier")
+    if classes.tolist() != manifest["classes"]:
+        raise ArtifactError(f"{source}: classes {manifest['classes']} disagree with the classifier's "
+                            f"{classes.tolist()}")
+    names = manifest["class_names"]
+    if len(names) != len(classes) or not all(isinstance(n, str) for n in names):
+        raise ArtifactError(f"{source}: class_names must be {len(classes)} strings, got {names!r}")
+    pipeline.input_shape_, pipeline.color_mode_ = tuple(size), mode
+    pipeline.classes_, pipeline.class_names_ = classes, list(names)
+    pipeline.metrics_ = manifest["metrics"]
