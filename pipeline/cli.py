@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from pipeline.engines import ENGINES
 
@@ -64,6 +65,150 @@ def _cmd_demo(args):
         print(f"  {key.replace('_', ' '):<{width}}  {value}")
 
 
+def _ints(text):
+    return [int(v) for v in text.split(",") if v.strip()]
+
+
+def _cmd_cv_knn(args):
+    from pipeline.selection import cv_knn_on_dataset
+
+    result = cv_knn_on_dataset(args.dataset, args.features, args.limit, split=args.split, ks=_ints(args.k),
+                               metrics=tuple(args.metric.split(",")), weights=args.weights,
+                               n_folds=args.folds, seed=args.seed, device=args.device)
+    if args.json:
+        result.to_json(args.json)
+    if args.plot:
+        from pipeline.reports import plot_knn_cv
+
+        plot_knn_cv(result, args.plot)
+    print(result.format_table())
+
+
+def _cmd_search(args):
+    from pipeline.datasets import load_dataset
+    from pipeline.image_pipeline import build_classifier
+    from pipeline.search import random_search
+    from pipeline.spec import build_extractor
+    from pipeline.workflows import limited, write_json
+
+    data = limited(load_dataset(args.dataset, "train"), args.limit, args.seed)
+    Z = build_extractor(args.features).fit_transform(data.images)
+    result = random_search(build_classifier(args.classifier), Z, data.labels, args.space, n_trials=args.trials,
+                           n_stages=args.stages, folds=args.folds, n_jobs=args.n_jobs,
+                           scheduler=args.scheduler, random_state=args.seed, progress=not args.quiet)
+    doc = result.to_dict()
+    if args.json:
+        write_json(doc, args.json)
+    _print_json({"best": doc["best"], "n_trials": len(doc["trials"])})
+
+
+def _cmd_train(args):
+    from pipeline.workflows import read_config, train
+
+    config = read_config(args.config) if args.config else {}
+    for key in ("dataset", "features", "classifier", "limit"):
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
+    missing = [k for k in ("dataset", "features", "classifier") if not config.get(k)]
+    if missing:
+        raise ValueError(f"train needs {', '.join('--' + m for m in missing)} (or a --config that has them)")
+    if args.search:
+        config["search"] = {"space": args.search, "trials": args.trials, "stages": args.stages, "folds": args.folds}
+    config.setdefault("seed", args.seed)
+    _print_json(train(out=args.out, n_jobs=args.n_jobs, scheduler=args.scheduler, progress=not args.quiet,
+                      **config))
+
+
+def _cmd_evaluate(args):
+    from pipeline.workflows import evaluate
+
+    result = evaluate(args.model, args.dataset, args.split)
+    _print_json({k: v for k, v in result.items() if k != "confusion_matrix"} | {
+        "confusion_matrix": [" ".join(f"{c:5d}" for c in row) for row in result["confusion_matrix"]]})
+
+
+def _cmd_predict(args):
+    from pipeline.workflows import predict
+
+    result = predict(args.model, args.images, top_k=args.top_k)
+    _print_json(result)
+    if any("error" in p for p in result["predictions"]):
+        raise ValueError("some images could not be read (see their 'error' entries above)")
+
+
+def _cmd_report(args):
+    from pipeline.workflows import report
+
+    _print_json(report(args.model, args.out or Path(args.model) / "report", args.dataset, args.split))
+
+
+def _add_workflows(sub):
+    cv = sub.add_parser("cv", help="cross-validate hyperparameters")
+    cv_sub = cv.add_subparsers(dest="cv_command", required=True)
+    knn = cv_sub.add_parser("knn", help="cross-validate k and the distance metric of kNN")
+    knn.add_argument("--dataset", required=True)
+    knn.add_argument("--split", default="train")
+    knn.add_argument("--limit", type=int, help="a stratified subset of this many images")
+    knn.add_argument("--features", default="raw")
+    knn.add_argument("--k", default="1,3,5,8,10,12,15,20,50,100")
+    knn.add_argument("--metric", default="l1,l2")
+    knn.add_argument("--weights", default="uniform", choices=["uniform", "distance"])
+    knn.add_argument("--folds", type=int, default=5)
+    knn.add_argument("--seed", type=int, default=0)
+    knn.add_argument("--device", default="auto", choices=["auto", "cpu", "gpu"])
+    knn.add_argument("--json", help="write every fold's accuracy here")
+    knn.add_argument("--plot", help="write cs231n's accuracy-against-k plot here (PNG)")
+    knn.set_defaults(func=_cmd_cv_knn)
+
+    def search_args(p, required):
+        p.add_argument("--search" if not required else "--space", required=required,
+                       help="space such as 'learning_rate=log:1e-4:1e-1,reg=log:1e-6:1e-2'")
+        p.add_argument("--trials", type=int, default=10, help="settings per stage")
+        p.add_argument("--stages", type=int, default=2, help="1 coarse stage, then fine stages")
+        p.add_argument("--folds", type=int, default=0, help="0: validation hold-out; k: k-fold CV")
+        p.add_argument("--n-jobs", type=int, default=1)
+        p.add_argument("--scheduler", help="Dask scheduler address for the trials")
+        p.add_argument("--seed", type=int, default=0)
+
+    search = sub.add_parser("search", help="coarse-to-fine random search of classifier hyperparameters")
+    search.add_argument("--dataset", required=True)
+    search.add_argument("--features", required=True)
+    search.add_argument("--classifier", required=True, help="e.g. softmax, svm, net:hidden_sizes=256, knn")
+    search.add_argument("--limit", type=int)
+    search.add_argument("--json", help="write the table of every trial here")
+    search_args(search, required=True)
+    search.set_defaults(func=_cmd_search)
+
+    train = sub.add_parser("train", help="train a pipeline and save it as a model folder")
+    train.add_argument("--config", help="YAML/JSON with dataset, features, classifier, limit, seed, search")
+    train.add_argument("--dataset")
+    train.add_argument("--features")
+    train.add_argument("--classifier")
+    train.add_argument("--limit", type=int)
+    train.add_argument("--out", required=True, help="model folder, e.g. models/default")
+    search_args(train, required=False)
+    train.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("evaluate", help="accuracy and confusion matrix of a saved model")
+    ev.add_argument("model")
+    ev.add_argument("--dataset", required=True)
+    ev.add_argument("--split", default="test")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="top classes of image files")
+    pr.add_argument("model")
+    pr.add_argument("images", nargs="+")
+    pr.add_argument("--top-k", type=int, default=5)
+    pr.set_defaults(func=_cmd_predict)
+
+    rep = sub.add_parser("report", help="plots of a saved model (PNG)")
+    rep.add_argument("model")
+    rep.add_argument("--dataset", help="adds the confusion matrix and a HOG picture")
+    rep.add_argument("--split", default="test")
+    rep.add_argument("--out", help="default: MODEL/report")
+    rep.set_defaults(func=_cmd_report)
+
+
 def _add_data(sub):
     data = sub.add_parser("data", help="fetch and list datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -100,6 +245,7 @@ def build_parser():
     sub = parser.add_subparsers(dest="command", required=True)
     _add_data(sub)
     _add_extract(sub)
+    _add_workflows(sub)
     demo = sub.add_parser("demo", help="extract features of the demo dataset and print a summary")
     demo.add_argument("--out", default="runs/demo")
     demo.set_defaults(func=_cmd_demo)
@@ -111,6 +257,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from pipeline.artifacts import ArtifactError
     from pipeline.datasets import DatasetError
     from pipeline.extract import ExtractionError
 
@@ -119,7 +266,7 @@ def main(argv=None):
     except ExtractionError as exc:
         print(f"cvpipe: error: {exc}", file=sys.stderr)
         return 1
-    except (DatasetError, ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (DatasetError, ArtifactError, ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"cvpipe: error: {exc}", file=sys.stderr)
         return 2
     return 0
