@@ -21,6 +21,7 @@ backward pass here against a centered numerical gradient.
 """
 from __future__ import annotations
 
+from classifiers import losses as _losses
 from compute.backend import array_module_of
 
 #: Slope of :func:`leaky_relu_forward` for negative inputs.
@@ -270,48 +271,6 @@ def dropout_backward(dout, cache, out=None):
 
 
 # --------------------------------------------------------------------- softmax loss
-def softmax(scores):
-    """Row-wise softmax, shifted by the row maximum so ``exp`` cannot overflow.
-
-    Parameters
-    ----------
-    scores : ndarray of shape (n_samples, n_classes)
-
-    Returns
-    -------
-    probs : ndarray of shape (n_samples, n_classes)
-    """
-    xp = array_module_of(scores)
-    probs = scores - scores.max(axis=1, keepdims=True)
-    xp.exp(probs, out=probs)
-    probs /= probs.sum(axis=1, keepdims=True)
-    return probs
-
-
-def softmax_loss(scores, y):
-    """Mean cross-entropy of the softmax of ``scores`` and its gradient (stable).
-
-    Parameters
-    ----------
-    scores : ndarray of shape (n_samples, n_classes)
-    y : ndarray of int of shape (n_samples,)
-        Class indices in ``[0, n_classes)``.
-
-    Returns
-    -------
-    loss : scalar
-        ``-mean(log softmax(scores)[i, y[i]])`` (a 0-d array on the GPU; ``float()`` it).
-    dscores : ndarray of shape (n_samples, n_classes)
-        ``(softmax(scores) - onehot(y)) / n_samples``.
-    """
-    xp = array_module_of(scores)
-    n = scores.shape[0]
-    rows = xp.arange(n)
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    probs = xp.exp(shifted)
-    sums = probs.sum(axis=1)
-    loss = (xp.log(sums) - shifted[rows, y]).mean()
-    probs /= sums[:, None]
-    probs[rows, y] -= 1
-    probs /= n
-    return loss, probs
+# The net's output layer is the softmax loss the linear models use: one piece of code.
+softmax = _losses.softmax
+softmax_loss = _losses.softmax_scores_loss

@@ -84,19 +84,23 @@ def softmax_scores_loss(scores, y):
     n = scores.shape[0]
     rows = xp.arange(n)
     shifted = scores - scores.max(axis=1, keepdims=True)
-    exp = xp.exp(shifted)
-    sum_exp = exp.sum(axis=1, keepdims=True)
-    loss = (xp.log(sum_exp[:, 0]) - shifted[rows, y]).sum() / n
-    dscores = exp / sum_exp
-    dscores[rows, y] -= 1
-    return loss, dscores / n
+    probs = xp.exp(shifted)
+    sums = probs.sum(axis=1)
+    loss = (xp.log(sums) - shifted[rows, y]).sum() / n
+    probs /= sums[:, None]  # in place: the softmax becomes the gradient without new arrays
+    probs[rows, y] -= 1
+    probs /= n
+    return loss, probs
 
 
 def softmax(scores):
-    """Row-wise softmax of ``scores`` (n_samples, n_classes), stable for huge values."""
+    """Row-wise softmax of ``scores`` (n_samples, n_classes), shifted by the row maximum
+    so ``exp`` cannot overflow. Returns a new array of the same shape."""
     xp = array_module_of(scores)
-    exp = xp.exp(scores - scores.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
+    probs = scores - scores.max(axis=1, keepdims=True)
+    xp.exp(probs, out=probs)
+    probs /= probs.sum(axis=1, keepdims=True)
+    return probs
 
 
 def svm_loss(W, X, y, reg):
