@@ -56,13 +56,23 @@ def _cmd_extract(args):
 
 
 def _cmd_demo(args):
-    from pipeline.demo import run_demo
+    from pipeline.demo import prepare_demo
 
-    summary = run_demo(out_dir=args.out, progress=not args.quiet)
-    width = max(map(len, summary))
-    print("cvpipe demo: batch feature extraction")
-    for key, value in summary.items():
-        print(f"  {key.replace('_', ' '):<{width}}  {value}")
+    summary = prepare_demo(args.models, fetch=not args.no_fetch, progress=not args.quiet)
+    metrics = summary.get("metrics", {})
+    print(f"cvpipe demo: {summary['why']}.")
+    print(f"  model      {summary['model']} ({summary['status']}; test accuracy "
+          f"{metrics.get('test_accuracy', float('nan')):.1%})")
+    print(f"  sample     {summary['sample']} (a {summary['sample_label']})")
+    url = f"http://{args.host}:{args.port}"
+    print(f"  try it     curl -s -F image=@{summary['sample']} {url}/predict")
+    print(f"  or open    {url}/ in a browser")
+    if args.no_serve:
+        return
+    from service.server import serve
+
+    sys.stdout.flush()
+    serve(args.models, host=args.host, port=args.port, workers=args.workers)
 
 
 def _ints(text):
@@ -209,6 +219,24 @@ def _add_workflows(sub):
     rep.set_defaults(func=_cmd_report)
 
 
+def _cmd_serve(args):
+    from service.server import serve
+
+    serve(args.models, host=args.host, port=args.port, workers=args.workers)
+
+
+def _add_serve(sub):
+    import os
+
+    serve = sub.add_parser("serve", help="run the prediction service under gunicorn")
+    serve.add_argument("--models", default=os.environ.get("CVPIPE_MODELS", "models"),
+                       help="models folder (default: $CVPIPE_MODELS or models)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=2)
+    serve.set_defaults(func=_cmd_serve)
+
+
 def _add_data(sub):
     data = sub.add_parser("data", help="fetch and list datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -246,8 +274,14 @@ def build_parser():
     _add_data(sub)
     _add_extract(sub)
     _add_workflows(sub)
-    demo = sub.add_parser("demo", help="extract features of the demo dataset and print a summary")
-    demo.add_argument("--out", default="runs/demo")
+    _add_serve(sub)
+    demo = sub.add_parser("demo", help="train the default model if missing, then serve it")
+    demo.add_argument("--models", default="models")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--workers", type=int, default=2)
+    demo.add_argument("--no-fetch", action="store_true", help="do not try to download Fashion-MNIST")
+    demo.add_argument("--no-serve", action="store_true", help="prepare only; do not start the server")
     demo.set_defaults(func=_cmd_demo)
     return parser
 

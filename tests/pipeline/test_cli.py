@@ -29,7 +29,25 @@ def test_an_unknown_dataset_is_a_clear_error(tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
 
 
-def test_demo_summarizes_the_extraction(tmp_path, capsys):
-    assert main(["-q", "demo", "--out", str(tmp_path / "demo")]) == 0
+def test_demo_trains_the_default_model_and_prints_a_curl_line(tmp_path, capsys, monkeypatch):
+    import pipeline.demo as demo
+
+    monkeypatch.setattr(demo, "choose_demo_dataset", lambda fetch=True: ("digits", "digits, for the test"))
+    models = tmp_path / "models"
+    assert main(["-q", "demo", "--no-serve", "--models", str(models)]) == 0
     out = capsys.readouterr().out
-    assert "feature matrix" in out and (tmp_path / "demo" / "features.npy").is_file()
+    assert "trained now" in out and f"curl -s -F image=@{tmp_path}/runs/demo/sample.png" in out
+    assert (models / "default" / "manifest.json").is_file()
+    assert main(["-q", "demo", "--no-serve", "--models", str(models)]) == 0
+    assert "already trained" in capsys.readouterr().out
+
+
+def test_demo_falls_back_to_digits_and_says_so(tmp_path, monkeypatch):
+    import pipeline.datasets as datasets
+    import pipeline.demo as demo
+
+    monkeypatch.setenv("CVPIPE_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "none")
+    name, why = demo.choose_demo_dataset(fetch=False)
+    assert name == "digits" and "neither on this machine nor fetchable" in why

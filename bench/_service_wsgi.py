@@ -1,0 +1,14 @@
+"""The service app with one extra route, ``GET /hello``, for ``bench_service.py`` only.
+
+``/hello`` goes through the same gunicorn worker, Flask app and request hooks as
+``/predict`` but does no work, so the ratio of the two measures what a prediction
+costs on top of serving a request. It is not part of the public API.
+"""
+from service.wsgi import app
+
+
+def _hello():
+    return "hello\n", 200, {"Content-Type": "text/plain; charset=utf-8"}
+
+
+app.add_url_rule("/hello", "bench_hello", _hello, methods=["GET"])

@@ -1,0 +1,289 @@
+"""The prediction service under gunicorn: /predict against a bare hello endpoint, in one run.
+
+    python bench/bench_service.py [--duration 30] [--concurrency 8,32] [--workers 2]
+                                  [--threads 4] [--worker-class gthread] [--client auto|wrk|python]
+
+A HOG (7x7 cells) + softmax model on 28x28 grayscale input (trained on 20,000
+Fashion-MNIST training images; scikit-learn's digits resized to 28x28 when
+Fashion-MNIST is missing) is served by one gunicorn configuration (the service's own
+``service.gunicorn_conf``), with ``GET /hello`` added by ``bench/_service_wsgi.py``.
+After a few seconds of unrecorded warm-up load, a load generator on 127.0.0.1 (Debian's ``wrk`` with a Lua script posting a
+multipart image, else a Python client with keep-alive ``http.client`` connections in
+threads) drives each endpoint for ``--duration`` s at each concurrency and prints
+requests/s, p50 and p99 latency and errors, and /predict's share of hello's rate.
+Then one request with 64 images against 64 one-image requests (sequential, one
+keep-alive connection): per-image throughput.
+
+Targets: no errors; p99 <= 20 ms at concurrency 8; /predict >= 0.5x hello's
+requests/s; the 64-image request >= 10x the per-image throughput of single requests.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from _common import machine_line, verdict
+from PIL import Image
+
+from service.server import start, stop
+
+BENCH_DIR = Path(__file__).resolve().parent
+N_BATCH = 64
+
+
+# ------------------------------------------------------------------ the model and the bodies
+def train_model(models_dir):
+    """Fit HOG(7x7) + softmax on 28x28 images and save it as ``models_dir/default``; returns test images."""
+    from pipeline.datasets import DatasetNotFoundError, load_dataset
+    from pipeline.image_pipeline import ImagePipeline
+    from pipeline.selection import stratified_subset
+
+    try:
+        train, test = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
+        train = train.subset(stratified_subset(train.labels, 20000, seed=0))
+        source = "Fashion-MNIST (20,000 training images)"
+    except DatasetNotFoundError:
+        train, test = (_digits_28(load_dataset("digits", s)) for s in ("train", "test"))
+        source = "scikit-learn digits resized to 28x28 (Fashion-MNIST not found)"
+    t0 = time.perf_counter()
+    model = ImagePipeline("hog:pixels_per_cell=7x7", "softmax:random_state=0")
+    model.fit(train.images, train.labels, class_names=train.class_names)
+    model.metrics_ = {"test_accuracy": float(model.score(test.images, test.labels))}
+    model.save(Path(models_dir) / "default")
+    print(f"model: HOG 7x7 + softmax on {source}: fit in {time.perf_counter() - t0:.1f} s, "
+          f"test accuracy {model.metrics_['test_accuracy']:.3f}")
+    return test.images
+
+
+def _digits_28(data):
+    big = np.stack([np.asarray(Image.fromarray(im).resize((28, 28), Image.BILINEAR)) for im in data.images])
+    return type(data)(big, data.labels, data.class_names, data.name, data.split, data.source)
+
+
+def png_bytes(image):
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def multipart(pngs):
+    """``(body, content_type)``: one ``image`` part per PNG."""
+    boundary = "cvpipe-bench-" + uuid.uuid4().hex
+    parts = []
+    for i, data in enumerate(pngs):
+        parts.append((f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{i}.png\"\r\n"
+                      f"Content-Type: image/png\r\n\r\n").encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+# ------------------------------------------------------------------ load generators
+WRK_LUA = r"""
+local body_file, content_type = os.getenv("BENCH_BODY"), os.getenv("BENCH_CONTENT_TYPE")
+if body_file and body_file ~= "" then
+  local f = assert(io.open(body_file, "rb"))
+  wrk.method = "POST"
+  wrk.body = f:read("*a")
+  f:close()
+  wrk.headers["Content-Type"] = content_type
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCHJSON {"requests": %d, "seconds": %.6f, "p50_ms": %.3f, "p99_ms": %.3f, "max_ms": %.3f, ' ..
+    '"errors": %d, "connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}\n',
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3,
+    latency.max / 1e3, e.connect + e.read + e.write + e.status + e.timeout,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def run_wrk(url, concurrency, duration, body=None, content_type=None, workdir=None):
+    """One ``wrk`` run (one thread, ``concurrency`` keep-alive connections); returns the stats dict."""
+    script = Path(workdir) / "bench.lua"
+    script.write_text(WRK_LUA)
+    env = dict(os.environ, BENCH_BODY="", BENCH_CONTENT_TYPE="")
+    if body is not None:
+        body_file = Path(workdir) / "body.bin"
+        body_file.write_bytes(body)
+        env.update(BENCH_BODY=str(body_file), BENCH_CONTENT_TYPE=content_type)
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{duration}s", "--timeout", "10s",
+                          "-s", str(script), url], env=env, capture_output=True, text=True, timeout=duration + 60)
+    line = next((s for s in out.stdout.splitlines() if s.startswith("BENCHJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk gave no summary (status {out.returncode}): {out.stdout[-500:]} {out.stderr[-500:]}")
+    stats = json.loads(line[len("BENCHJSON "):])
+    stats["rps"] = stats["requests"] / stats["seconds"]
+    return stats
+
+
+def run_python_client(url, concurrency, duration, body=None, content_type=None, workdir=None):
+    """The same measurement with ``concurrency`` threads, each on one keep-alive connection."""
+    host_port, path = url.split("//", 1)[1].split("/", 1)
+    host, port = host_port.rsplit(":", 1)
+    latencies, errors, lock = [], [0], threading.Lock()
+    stop_at = time.perf_counter() + duration
+
+    def client():
+        conn, mine, bad = http.client.HTTPConnection(host, int(port), timeout=10), [], 0
+        while time.perf_counter() < stop_at:
+            t0 = time.perf_counter()
+            try:
+                if body is None:
+                    conn.request("GET", "/" + path)
+                else:
+                    conn.request("POST", "/" + path, body=body, headers={"Content-Type": content_type})
+                response = conn.getresponse()
+                response.read()
+                ok = response.status < 400
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection(host, int(port), timeout=10)
+            if ok:
+                mine.append(time.perf_counter() - t0)
+            else:
+                bad += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            errors[0] += bad
+
+    t_start = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(duration + 30)
+    seconds = time.perf_counter() - t_start
+    ms = np.sort(np.array(latencies)) * 1e3 if latencies else np.array([np.nan])
+    n = len(latencies) + errors[0]
+    return {"requests": n, "seconds": seconds, "rps": n / seconds, "p50_ms": float(np.percentile(ms, 50)),
+            "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()), "errors": errors[0]}
+
+
+# ------------------------------------------------------------------ batch against single
+def batch_vs_single(base_url, images, repeat=5):
+    """Seconds for 64 one-image requests and for one 64-image request (medians of ``repeat``)."""
+    host, port = base_url.split("//", 1)[1].rsplit(":", 1)
+    pngs = [png_bytes(im) for im in images[:N_BATCH]]
+    singles = [multipart([p]) for p in pngs]
+    batch = multipart(pngs)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+
+    def post(body, ctype, n_expected):
+        conn.request("POST", "/predict?top_k=1", body=body, headers={"Content-Type": ctype})
+        response = conn.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"/predict answered {response.status}: {answer[:300]!r}")
+        got = len(json.loads(answer)["predictions"])
+        if got != n_expected:
+            raise RuntimeError(f"expected {n_expected} predictions, got {got}")
+
+    def all_singles():
+        for body, ctype in singles:
+            post(body, ctype, 1)
+
+    t_single, t_batch = [], []
+    all_singles()
+    post(*batch, N_BATCH)  # warm-up
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        all_singles()
+        t_single.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        post(*batch, N_BATCH)
+        t_batch.append(time.perf_counter() - t0)
+    conn.close()
+    return statistics.median(t_single), statistics.median(t_batch), len(batch[0])
+
+
+# ------------------------------------------------------------------ report
+def _row(name, c, s):
+    return (f"{name:<10}{c:>6}{s['rps']:>11,.0f}{s['p50_ms']:>10.2f}{s['p99_ms']:>10.2f}"
+            f"{s['max_ms']:>10.1f}{s['errors']:>8}{s['requests']:>10,}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=30, help="seconds per load run")
+    parser.add_argument("--concurrency", default="8,32", help="comma-separated connection counts")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
+    parser.add_argument("--client", default="auto", choices=["auto", "wrk", "python"])
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of unrecorded load on each endpoint first")
+    args = parser.parse_args(argv)
+    levels = [int(c) for c in args.concurrency.split(",")]
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
+    load = run_wrk if use_wrk else run_python_client
+
+    print(machine_line())
+    print("load average before: %.2f %.2f %.2f" % os.getloadavg())
+    with tempfile.TemporaryDirectory(prefix="cvpipe-bench-service-") as tmp:
+        images = train_model(Path(tmp) / "models")
+        log = open(Path(tmp) / "gunicorn.log", "w+")
+        server = start(Path(tmp) / "models", workers=args.workers, threads=args.threads,
+                       worker_class=args.worker_class, app="_service_wsgi:app", pythonpath=str(BENCH_DIR),
+                       stdout=log, stderr=subprocess.STDOUT, ready_timeout=120)
+        try:
+            print(f"gunicorn: {args.workers} {args.worker_class} workers x {args.threads} threads, "
+                  f"service.gunicorn_conf, no preload; client: "
+                  f"{'wrk (1 thread, keep-alive)' if use_wrk else 'Python threads (http.client keep-alive)'}, "
+                  f"{args.duration} s per run")
+            body, ctype = multipart([png_bytes(images[0])])
+            print(f"/predict body: multipart, one 28x28 PNG ({len(body)} bytes), top_k=5\n")
+            print(f"{'endpoint':<10}{'conc':>6}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}"
+                  f"{'errors':>8}{'requests':>10}")
+            results = {}
+            for path, b, ct in [("/hello", None, None), ("/predict?top_k=5", body, ctype)]:
+                if args.warmup:  # both workers loaded, kernels compiled, caches warm
+                    load(server.base_url + path, max(levels), args.warmup, b, ct, tmp)
+            for c in levels:
+                for name, path, b, ct in [("hello", "/hello", None, None),
+                                          ("predict", "/predict?top_k=5", body, ctype)]:
+                    results[name, c] = s = load(server.base_url + path, c, args.duration, b, ct, tmp)
+                    print(_row(name, c, s), flush=True)
+            t_single, t_batch, batch_bytes = batch_vs_single(server.base_url, images)
+        finally:
+            stop(server)
+            log.seek(0)
+            tail = [line for line in log.read().splitlines() if "ERROR" in line or "CRITICAL" in line]
+            log.close()
+    if tail:
+        print("\ngunicorn log errors:\n  " + "\n  ".join(tail[-10:]))
+
+    print("\nratios and targets")
+    errors = sum(s["errors"] for s in results.values())
+    print(f"  errors in all runs: {errors}  (target 0: {'met' if errors == 0 else 'NOT met'})")
+    if 8 in levels:
+        p99 = results["predict", 8]["p99_ms"]
+        print(f"  /predict p99 at concurrency 8: {p99:.2f} ms  (target <= 20 ms: "
+              f"{'met' if p99 <= 20 else 'NOT met'})")
+    for c in levels:
+        ratio = results["predict", c]["rps"] / results["hello", c]["rps"]
+        print(f"  /predict req/s / hello req/s at concurrency {c}: {ratio:.2f}  "
+              f"(target >= 0.5: {verdict(ratio, 0.5)})")
+    speedup = t_single / t_batch
+    print(f"  {N_BATCH} one-image requests: {t_single * 1e3:.1f} ms ({N_BATCH / t_single:,.0f} images/s); "
+          f"one {N_BATCH}-image request ({batch_bytes:,} bytes): {t_batch * 1e3:.1f} ms "
+          f"({N_BATCH / t_batch:,.0f} images/s)")
+    print(f"  per-image throughput, batch / single: {speedup:.1f}x  (target >= 10x: {verdict(speedup, 10)})")
+    print("load average after: %.2f %.2f %.2f" % os.getloadavg())
+
+
+if __name__ == "__main__":
+    main()

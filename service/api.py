@@ -1,0 +1,206 @@
+"""The API blueprint: predict, models, health, readiness, metrics, OpenAPI.
+
+When ``CVPIPE_API_TOKEN`` is set, ``/predict`` and everything under ``/v1`` require
+``Authorization: Bearer <token>``; ``/healthz``, ``/readyz``, ``/metrics`` and
+``/openapi.json`` stay open (probes and scrapers carry no token).
+"""
+from __future__ import annotations
+
+import hmac
+import math
+import re
+import time
+
+import numpy as np
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from pipeline.workflows import class_scores
+from service.decode import decode_image, read_images
+from service.errors import bad_request, not_found, unauthorized, unavailable
+from service.openapi import openapi_document
+
+api = Blueprint("api", __name__)
+DEFAULT_TOP_K = 5
+_INTEGER = re.compile(r"^\+?\d{1,9}$")
+
+
+def _state():
+    return current_app.extensions["cvpipe"]
+
+
+# --------------------------------------------------------------------------- checks
+def _check_token():
+    token = _state().settings.api_token
+    if not token:
+        return
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.strip().partition(" ")
+    if not header:
+        raise unauthorized("missing bearer token: expected the header 'Authorization: Bearer <token>', "
+                           "got no Authorization header")
+    if scheme.lower() != "bearer" or not given.strip():
+        raise unauthorized(f"expected the header 'Authorization: Bearer <token>', got an Authorization "
+                           f"header with scheme {scheme[:20]!r}" + ("" if given.strip() else " and no token"))
+    if not hmac.compare_digest(given.strip().encode("utf-8"), token.encode("utf-8")):
+        raise unauthorized("wrong bearer token")
+
+
+def _entry(name):
+    """The loaded entry called ``name`` (looked up in the loaded set only)."""
+    registry = _state().registry
+    entry = registry.get(name)
+    if entry is None:
+        known = [e.name for e in registry.entries()]
+        raise not_found("model_not_found", f"no model named {name[:80]!r}: expected one of {known} "
+                                           "(GET /v1/models lists them)")
+    return entry
+
+
+def _ready_entry(entry):
+    if entry.status != "ready":
+        raise unavailable("model_unavailable", f"model {entry.name!r} failed to load: {entry.error}")
+    return entry
+
+
+def _default_entry():
+    registry = _state().registry
+    name = registry.default_name()
+    if name is None:
+        errors = [f"{e.name}: {e.error}" for e in registry.entries()]
+        raise unavailable("no_model", "no model is loaded: expected a model folder NAME/ with manifest.json and "
+                                      "arrays.npz in the models folder (CVPIPE_MODELS), got "
+                                      + (f"only models that failed: {errors}" if errors else "none"))
+    entry = registry.get(name)
+    if entry is None:
+        raise unavailable("no_model", f"the default model {name!r} (CVPIPE_DEFAULT_MODEL) is not in the models "
+                                      f"folder; it holds {[e.name for e in registry.entries()]}")
+    return _ready_entry(entry)
+
+
+def parse_top_k(value, n_classes):
+    """``top_k`` from a query string, form field or JSON value: 1..n_classes (larger is clipped).
+
+    Raises
+    ------
+    ApiError
+        400 for anything but a positive integer.
+    """
+    if value is None or value == "":
+        return min(DEFAULT_TOP_K, n_classes)
+    if isinstance(value, int) and not isinstance(value, bool):
+        k = value
+    elif isinstance(value, str) and _INTEGER.match(value.strip()):
+        k = int(value.strip())
+    elif isinstance(value, str) and re.fullmatch(r"\+?\d+", value.strip()):
+        k = n_classes  # a huge integer: clipped like any other
+    else:
+        k = None
+    if k is None or k < 1:
+        shown = value if isinstance(value, (int, float, bool)) else str(value)[:40]
+        raise bad_request("invalid_top_k", f"top_k: expected a positive integer (1..{n_classes} for this "
+                                           f"model; larger is clipped), got {shown!r}")
+    return min(k, n_classes)
+
+
+# ------------------------------------------------------------------------- predict
+def _score(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _prediction(row, k, names, kind):
+    order = np.argsort(-row, kind="stable")[:k]
+    best = int(order[0])
+    return {"label": names[best], "class_index": best, "score": _score(row[best]), "score_kind": kind,
+            "top_k": [{"label": names[j], "class_index": int(j), "score": _score(row[j])} for j in order]}
+
+
+def _predict(entry):
+    t0 = time.perf_counter()
+    state = _state()
+    g.cvpipe_model = entry.name
+    entry = _ready_entry(entry)
+    model = entry.model
+    images, params = read_images(request, state.settings.max_images)
+    raw_k = request.args.get("top_k") if "top_k" in request.args else params.get("top_k")
+    k = parse_top_k(raw_k, len(model.classes_))
+    n = len(images)
+    batch = np.stack([decode_image(data, model, state.settings.max_pixels,
+                                   where="image" if n == 1 else f"image {i + 1} of {n}")
+                      for i, data in enumerate(images)])
+    scores, kind = class_scores(model, batch)  # one batch for all images
+    state.metrics.images.labels(entry.name).inc(n)
+    state.metrics.batch.labels(entry.name).observe(n)
+    return jsonify({
+        "model": entry.name,
+        "version": entry.version,
+        "predictions": [_prediction(np.asarray(row, dtype=np.float64), k, model.class_names_, kind)
+                        for row in scores],
+        "took_ms": round((time.perf_counter() - t0) * 1000, 2),
+    })
+
+
+@api.post("/predict")
+def predict():
+    _check_token()
+    return _predict(_default_entry())
+
+
+@api.post("/v1/models/<name>/predict")
+def predict_with(name):
+    _check_token()
+    return _predict(_entry(name))
+
+
+# -------------------------------------------------------------------------- models
+@api.get("/v1/models")
+def list_models():
+    _check_token()
+    registry = _state().registry
+    return jsonify({"models": [e.summary() for e in registry.entries()], "default": registry.default_name()})
+
+
+@api.get("/v1/models/<name>")
+def model_info(name):
+    _check_token()
+    entry = _entry(name)
+    g.cvpipe_model = entry.name
+    return jsonify(entry.describe())
+
+
+@api.post("/v1/models/reload")
+def reload_models():
+    _check_token()
+    state = _state()
+    changes = state.registry.reload()
+    return jsonify({**changes, "models": [e.summary() for e in state.registry.entries()],
+                    "default": state.registry.default_name()})
+
+
+# ---------------------------------------------------------------------- operations
+@api.get("/healthz")
+def healthz():
+    return jsonify({"status": "ok"})
+
+
+@api.get("/readyz")
+def readyz():
+    registry = _state().registry
+    if not registry.ready():
+        _default_entry()  # raises the 503 that says why
+    return jsonify({"status": "ready", "default": registry.default_name(),
+                    "models": sum(e.status == "ready" for e in registry.entries())})
+
+
+@api.get("/metrics")
+def metrics():
+    state = _state()
+    state.metrics.set_models(state.registry.entries())
+    body, content_type = state.metrics.exposition()
+    return Response(body, content_type=content_type)
+
+
+@api.get("/openapi.json")
+def openapi():
+    include_ui = any(rule.rule == "/" for rule in current_app.url_map.iter_rules())
+    return jsonify(openapi_document(include_ui=include_ui, token_required=bool(_state().settings.api_token)))

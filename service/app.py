@@ -1,0 +1,144 @@
+"""The application factory: :func:`create_app`.
+
+Configuration: each key is read from the ``config`` mapping when it has it (not
+None or ""), else from the environment, else the default.
+
+=========================  ==========  ==============================================
+key                        default     meaning
+=========================  ==========  ==============================================
+``CVPIPE_MODELS``          ``models``  folder of model folders (``NAME/manifest.json``)
+``CVPIPE_DEFAULT_MODEL``   (none)      model of ``POST /predict``; none: ``default``
+                                       when loaded, else the first loaded by name
+``CVPIPE_API_TOKEN``       (none)      bearer token required by ``/predict`` and ``/v1``
+``CVPIPE_MAX_BYTES``       10 MiB      request body limit (Flask ``MAX_CONTENT_LENGTH``)
+``CVPIPE_MAX_PIXELS``      40 000 000  width x height limit per image (decompression bombs)
+``CVPIPE_MAX_IMAGES``      64          images per request
+``CVPIPE_RELOAD_INTERVAL`` 0           seconds between background checks of the models
+                                       folder (0: only ``POST /v1/models/reload``)
+=========================  ==========  ==============================================
+
+Other keys of ``config`` (``TESTING``, ...) go to ``app.config`` as they are.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from flask import Flask
+
+from service.api import api
+from service.errors import register_error_handlers
+from service.metrics import Metrics
+from service.registry import ModelRegistry
+
+logger = logging.getLogger("service")
+
+DEFAULTS = {
+    "CVPIPE_MODELS": "models",
+    "CVPIPE_DEFAULT_MODEL": None,
+    "CVPIPE_API_TOKEN": None,
+    "CVPIPE_MAX_BYTES": 10 * 2**20,
+    "CVPIPE_MAX_PIXELS": 40_000_000,
+    "CVPIPE_MAX_IMAGES": 64,
+    "CVPIPE_RELOAD_INTERVAL": 0,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service configuration, read once by :func:`create_app`."""
+
+    models: str
+    default_model: str | None
+    api_token: str | None
+    max_bytes: int
+    max_pixels: int
+    max_images: int
+    reload_interval: float
+
+    @classmethod
+    def read(cls, config=None):
+        """Settings from ``config`` (a mapping), else the environment, else :data:`DEFAULTS`."""
+        config = dict(config or {})
+
+        def get(key):  # None or "" means "not set here": look further
+            for value in (config.get(key), os.environ.get(key), DEFAULTS[key]):
+                if value is not None and value != "":
+                    return value
+            return None
+
+        def positive(key, kind=int):
+            value = get(key)
+            try:
+                number = kind(value)
+            except (TypeError, ValueError):
+                number = None
+            if number is None or isinstance(value, bool) or number < (0 if kind is float else 1):
+                raise ValueError(f"{key}: expected a positive {'number' if kind is float else 'integer'}, "
+                                 f"got {value!r}")
+            return number
+
+        return cls(models=str(get("CVPIPE_MODELS")), default_model=get("CVPIPE_DEFAULT_MODEL"),
+                   api_token=get("CVPIPE_API_TOKEN"), max_bytes=positive("CVPIPE_MAX_BYTES"),
+                   max_pixels=positive("CVPIPE_MAX_PIXELS"), max_images=positive("CVPIPE_MAX_IMAGES"),
+                   reload_interval=positive("CVPIPE_RELOAD_INTERVAL", float))
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    """What the blueprints share: ``app.extensions["cvpipe"]``."""
+
+    settings: Settings
+    registry: ModelRegistry
+    metrics: Metrics
+
+
+def create_app(config=None):
+    """Build the Flask app: load the models, register the API (and the upload page).
+
+    Parameters
+    ----------
+    config : mapping, optional
+        ``CVPIPE_*`` keys (see the module docstring) and Flask settings; keys it lacks
+        come from the environment.
+
+    Returns
+    -------
+    flask.Flask
+    """
+    settings = Settings.read(config)
+    app = Flask(__name__, static_folder=None)  # the upload page serves its own files
+    app.config.update({k: v for k, v in (config or {}).items() if not k.startswith("CVPIPE_")})
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_bytes
+    app.json.sort_keys = False  # answers keep the documented key order
+
+    registry = ModelRegistry(settings.models, default=settings.default_model)
+    changes = registry.reload()
+    metrics = Metrics()
+    metrics.set_models(registry.entries())
+    app.extensions["cvpipe"] = ServiceState(settings, registry, metrics)
+    logger.info("serving %d models from %s (%d failed); default %s", len(changes["added"]), settings.models,
+                len(changes["failed"]), registry.default_name())
+
+    register_error_handlers(app)
+    metrics.install(app)
+    if settings.reload_interval:
+        @app.before_request
+        def _check_models_folder():
+            registry.maybe_reload(settings.reload_interval)  # never blocks; returns None: go on
+    app.register_blueprint(api)
+    _register_ui(app)
+    return app
+
+
+def _register_ui(app):
+    """The upload page at ``GET /`` (``service.ui``), when that module exists."""
+    try:
+        from service.ui import ui_blueprint
+    except ModuleNotFoundError as exc:
+        if exc.name != "service.ui":
+            raise  # service.ui exists and is broken: fail loudly
+        logger.warning("no upload page at GET /: there is no service/ui.py")
+        return
+    app.register_blueprint(ui_blueprint)

@@ -1,0 +1,221 @@
+"""A request -> the images in it -> arrays in a model's input contract.
+
+Three ways to send images to a predict endpoint (:func:`read_images`):
+
+- ``multipart/form-data``: one or more files in the field ``image``;
+- a raw body with ``Content-Type: image/*``: one image;
+- ``application/json``: ``{"instances": [{"b64": "<base64>"}, ...]}`` (a
+  ``data:image/...;base64,`` prefix is accepted).
+
+Each image is decoded by :func:`decode_image`: first its header alone is read, and
+the format is checked against :data:`FORMATS` and its pixel count against the
+limit (a decompression bomb is refused before any pixel is decoded); then the
+conversion the training data went through is applied, by the very same code
+(:func:`pipeline.workflows.decode_image`, i.e. ``pipeline._folder._decode``): EXIF
+orientation, first frame of an animation, palette (with transparency) -> RGBA,
+16-bit -> 8-bit, alpha dropped, converted to the model's color mode and resized to
+its input size. Training and serving cannot drift apart.
+
+Errors are :class:`~service.errors.ApiError` with status 400 (undecodable, bad JSON
+or base64, no image), 413 (too many images, too many pixels) or 415 (an unsupported
+content type, a format outside :data:`FORMATS`, a document such as SVG or PDF).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import re
+
+from service.errors import bad_request, too_large, unsupported
+
+#: Raster formats Pillow may decode here (Pillow's names); the parsers of the others
+#: (EPS would start Ghostscript, PSD, ICNS, ...) never see request data.
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
+#: ``im.format`` of what they open: a camera's multi-picture JPEG opens as "MPO".
+_OPENED = FORMATS + ("MPO",)
+FIELD = "image"
+_DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+;base64,", re.IGNORECASE)
+_DOCUMENTS = ((b"%PDF", "a PDF document"), (b"<svg", "an SVG document"), (b"<?xml", "an XML (or SVG) document"),
+              (b"<!doctype html", "an HTML document"), (b"<html", "an HTML document"),
+              (b"PK\x03\x04", "a ZIP archive"), (b"%!PS", "a PostScript document"))
+_EXPECTED = "a raster image (" + ", ".join(FORMATS) + ")"
+
+
+# ------------------------------------------------------------------- what arrived
+def describe_bytes(data):
+    """A short description of ``data`` for error messages (what arrived)."""
+    if not data:
+        return "an empty file (0 bytes)"
+    head = data[:256].lstrip().lower()
+    for magic, what in _DOCUMENTS:
+        if head.startswith(magic.lower()) or (magic == b"<svg" and b"<svg" in head):
+            return f"{what} ({len(data)} bytes)"
+    text = data[:40].decode("utf-8", errors="replace")
+    if all(c.isprintable() or c.isspace() for c in text.rstrip("\ufffd")):  # a cut multi-byte char at the end
+        return f"{len(data)} bytes of text starting {text[:24]!r}"
+    return f"{len(data)} bytes starting with {data[:8].hex(' ')}"
+
+
+def _is_document(data):
+    head = data[:256].lstrip().lower()
+    return any(head.startswith(m.lower()) for m, _ in _DOCUMENTS) or b"<svg" in head
+
+
+# ------------------------------------------------------------------------ decoding
+def probe_image(data, max_pixels, where="image"):
+    """Read the header of ``data``: ``(format, (width, height), mode)``, limits checked.
+
+    Raises
+    ------
+    ApiError
+        400 unreadable, 413 more than ``max_pixels`` pixels, 415 a format outside
+        :data:`FORMATS` or a document that is not a raster image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise bad_request("empty_image", f"{where} is empty: expected {_EXPECTED}, got 0 bytes")
+    try:
+        with Image.open(io.BytesIO(data), formats=FORMATS) as im:  # no other parser sees request bytes
+            fmt, size, mode = im.format, im.size, im.mode
+    except Image.DecompressionBombError as exc:
+        raise too_large("too_many_pixels", f"{where}: expected at most {max_pixels} pixels, got an image "
+                                           f"header claiming more than Pillow ever decodes ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        if _is_document(data):
+            raise unsupported("unsupported_image_format",
+                              f"{where}: expected {_EXPECTED}, got {describe_bytes(data)}") from exc
+        raise bad_request("invalid_image", f"{where}: expected {_EXPECTED}, got {describe_bytes(data)}, "
+                                           "which is none of these formats") from exc
+    except Exception as exc:  # Pillow raises many types on a corrupt header
+        raise bad_request("invalid_image", f"{where}: expected {_EXPECTED}, got a corrupt or truncated header "
+                                           f"({describe_bytes(data)}; {type(exc).__name__}: {exc})") from exc
+    if fmt not in _OPENED:
+        raise unsupported("unsupported_image_format", f"{where}: expected {_EXPECTED}, got an image in {fmt} format")
+    w, h = size
+    if w * h > max_pixels:
+        raise too_large("too_many_pixels", f"{where}: expected at most {max_pixels} pixels, got a {fmt} image "
+                                           f"of {w}x{h} = {w * h} pixels (CVPIPE_MAX_PIXELS)")
+    return fmt, size, mode
+
+
+def decode_image(data, model, max_pixels, where="image"):
+    """Decode one encoded image into ``model``'s input: a uint8 (H, W) or (H, W, 3) array.
+
+    Parameters
+    ----------
+    data : bytes
+        The encoded image (any of :data:`FORMATS`).
+    model : ImagePipeline
+        Gives the target ``input_shape_`` (height, width) and ``color_mode_``.
+    max_pixels : int
+        Largest width x height decoded (decompression-bomb limit).
+    where : str
+        Names the image in error messages (``"image 2 of 3"``).
+
+    Raises
+    ------
+    ApiError
+        400, 413 or 415, see :func:`probe_image`; 400 for data that fails while decoding
+        (truncated, corrupt).
+    """
+    from pipeline.workflows import decode_image as to_model_input
+
+    fmt, (w, h), _ = probe_image(data, max_pixels, where)
+    try:
+        return to_model_input(io.BytesIO(data), model)
+    except MemoryError as exc:
+        raise too_large("too_many_pixels", f"{where}: a {fmt} image of {w}x{h} is too large to decode") from exc
+    except Exception as exc:  # truncated or corrupt pixel data shows only now
+        raise bad_request("invalid_image", f"{where}: expected a complete {fmt} image, got one that fails to "
+                                           f"decode ({type(exc).__name__}: {exc})") from exc
+
+
+# ------------------------------------------------------------------ request bodies
+def read_images(request, max_images):
+    """The encoded images of a predict request, and the parameters its body carries.
+
+    Returns
+    -------
+    images : list of bytes
+    params : dict
+        Form fields or JSON keys other than the images (``top_k``), raw values.
+
+    Raises
+    ------
+    ApiError
+        400 no image, bad JSON or base64; 413 more than ``max_images`` images;
+        415 a content type other than multipart, JSON or ``image/*``.
+    """
+    mimetype = request.mimetype or ""
+    if mimetype == "multipart/form-data":
+        images, params = _from_form(request)
+    elif mimetype == "application/json" or mimetype.endswith("+json"):
+        images, params = _from_json(request.get_data(cache=False), max_images)
+    elif mimetype.startswith("image/"):
+        images, params = [request.get_data(cache=False)], {}
+        if not images[0]:
+            raise bad_request("empty_body", f"empty body: expected the bytes of {_EXPECTED} "
+                                            f"(Content-Type: {mimetype}), got 0 bytes")
+    elif not mimetype and not request.content_length and not request.get_data(cache=False):
+        raise bad_request("empty_body", "empty body: expected an image as multipart/form-data (field 'image'), "
+                                        "a raw image/* body, or JSON {\"instances\": [{\"b64\": ...}]}")
+    else:
+        raise unsupported("unsupported_media_type",
+                          f"Content-Type {request.content_type or '(none)'!r} is not accepted: expected "
+                          "multipart/form-data (field 'image'), image/* (a raw image body) or application/json")
+    if len(images) > max_images:
+        raise too_large("too_many_images", f"expected at most {max_images} images in one request "
+                                           f"(CVPIPE_MAX_IMAGES), got {len(images)}")
+    return images, params
+
+
+def _from_form(request):
+    files = request.files.getlist(FIELD)
+    if not files:
+        got = sorted(set(request.files) | set(request.form)) or "no fields"
+        raise bad_request("missing_image", f"expected one or more files in the form field {FIELD!r}, got {got}")
+    params = {k: v for k, v in request.form.items()}
+    return [f.read() for f in files], params
+
+
+def _from_json(body, max_images):
+    if not body:
+        raise bad_request("empty_body", 'empty body: expected JSON {"instances": [{"b64": "..."}]}')
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise bad_request("invalid_json", f'expected a JSON body {{"instances": [{{"b64": "..."}}]}}, got '
+                                          f"{describe_bytes(body)} that does not parse ({exc})") from exc
+    instances = doc.get("instances") if isinstance(doc, dict) else None
+    if not isinstance(instances, list) or not instances:
+        got = f"keys {sorted(doc)}" if isinstance(doc, dict) else f"a JSON {type(doc).__name__}"
+        if isinstance(doc, dict) and "instances" in doc:
+            got = f"instances = {json.dumps(instances)[:60]}"
+        raise bad_request("invalid_json", f'expected {{"instances": [{{"b64": "..."}}, ...]}} with at least one '
+                                          f"instance, got {got}")
+    if len(instances) > max_images:
+        raise too_large("too_many_images", f"expected at most {max_images} images in one request "
+                                           f"(CVPIPE_MAX_IMAGES), got {len(instances)} instances")
+    images = [_b64(item, i, len(instances)) for i, item in enumerate(instances)]
+    return images, {k: v for k, v in doc.items() if k != "instances"}
+
+
+def _b64(item, i, n):
+    where = f"instances[{i}]" if n > 1 else "instances[0]"
+    if not isinstance(item, dict) or not isinstance(item.get("b64"), str):
+        got = f"keys {sorted(item)}" if isinstance(item, dict) else f"a JSON {type(item).__name__}"
+        raise bad_request("invalid_json", f'{where}: expected an object {{"b64": "<base64 image>"}}, got {got}')
+    text = _DATA_URL.sub("", item["b64"].strip(), count=1)
+    text = "".join(text.split())  # MIME base64 wraps lines
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        try:  # the URL-safe alphabet (-_ for +/)
+            return base64.b64decode(text, altchars=b"-_", validate=True)
+        except (binascii.Error, ValueError):
+            pass
+        raise bad_request("invalid_base64", f"{where}.b64: expected standard base64, got {len(text)} characters "
+                                            f"starting {text[:16]!r} that do not decode ({exc})") from exc

@@ -1,0 +1,96 @@
+"""Gunicorn settings for the cvpipe service: ``gunicorn -c service/gunicorn_conf.py service.wsgi:app``.
+
+Give it as a file path (``service.server`` does): ``-c python:service.gunicorn_conf``
+would import the ``service`` package, hence the app and numpy, into the master.
+
+Every setting has a default here and an environment variable to change it (the
+Dockerfile and docker-compose.yml use those); options on gunicorn's command line
+override both (that is how :func:`service.server.serve` passes its arguments).
+
+Why these defaults:
+
+- ``gthread`` workers: a slow client (a phone uploading a photo) occupies one thread
+  instead of a whole worker, and keep-alive connections are served; predictions are
+  short and CPU-bound, so a few threads per worker are enough.
+- ``preload_app = False``: each worker imports ``service.wsgi`` and loads the models
+  itself, *after* the fork; the master never imports numpy. Numba's parallel kernels and OpenMP/OpenBLAS start thread
+  pools that do not survive ``fork()``; loading in the master would hand every worker a
+  copy of pools whose threads are gone. It also means a restarted worker, or a
+  ``kill -HUP`` of the master (graceful reload: new workers start, old ones finish their
+  requests), reads the models folder afresh.
+- One native thread per worker (``OMP_NUM_THREADS`` and friends, unless already set):
+  parallelism comes from the workers; N workers × M BLAS threads on N cores only thrash.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+_env = os.environ.get
+
+# One native thread per worker; set before any worker imports numpy or numba.
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    os.environ.setdefault(_name, _env("CVPIPE_NATIVE_THREADS", "1"))
+
+bind = _env("CVPIPE_BIND", "127.0.0.1:8000")
+workers = int(_env("CVPIPE_WORKERS", "2"))
+worker_class = _env("CVPIPE_WORKER_CLASS", "gthread")
+threads = int(_env("CVPIPE_THREADS", "4"))
+preload_app = False
+
+# A worker that has not notified the master for `timeout` s is killed and replaced;
+# on TERM or HUP, workers get `graceful_timeout` s to finish their requests.
+timeout = int(_env("CVPIPE_TIMEOUT", "30"))
+graceful_timeout = int(_env("CVPIPE_GRACEFUL_TIMEOUT", "30"))
+keepalive = int(_env("CVPIPE_KEEPALIVE", "5"))
+backlog = int(_env("CVPIPE_BACKLOG", "2048"))
+# Recycle a worker after this many requests (0: never); jitter keeps them from all restarting at once.
+max_requests = int(_env("CVPIPE_MAX_REQUESTS", "0"))
+max_requests_jitter = max(0, max_requests // 10)
+
+# Request-line and header limits (the body size limit is the app's CVPIPE_MAX_BYTES).
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+# The heartbeat file lives in memory: a container's disk may be slow or overlay-backed.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+# Newer gunicorn opens a control socket at one fixed path per user ($HOME/.gunicorn/gunicorn.ctl):
+# two servers of one user (tests, a bench beside a dev server) would fight over it. Signals do its job.
+control_socket_disable = True
+
+proc_name = "cvpipe"
+errorlog = "-"
+loglevel = _env("CVPIPE_LOG_LEVEL", "info")
+accesslog = _env("CVPIPE_ACCESS_LOG") or None  # "-" for stdout
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
+# Behind a proxy on another host, set FORWARDED_ALLOW_IPS (gunicorn reads it itself).
+
+
+def when_ready(server):
+    server.log.info("cvpipe: master %s listening on %s, %s %s worker(s) x %s thread(s), models from %s",
+                    os.getpid(), ", ".join(str(s) for s in server.LISTENERS), server.cfg.workers,
+                    server.cfg.worker_class_str, server.cfg.threads, _env("CVPIPE_MODELS", "models"))
+
+
+def post_fork(server, worker):
+    """In the new worker, before it loads the app: the app's log lines go to gunicorn's error log.
+
+    Model loads and load failures ("model broken: failed to load: ...") are logged by
+    the ``service`` and ``pipeline`` loggers; without this they would only reach
+    Python's last-resort handler (warnings and worse, no time or pid).
+    """
+    gunicorn_log = logging.getLogger("gunicorn.error")
+    for name in ("service", "pipeline"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            for handler in gunicorn_log.handlers:
+                logger.addHandler(handler)
+            logger.setLevel(gunicorn_log.level)
+            logger.propagate = False
+
+
+def worker_abort(worker):
+    worker.log.warning("cvpipe: worker %s timed out (no heartbeat in %s s) and is being replaced",
+                       worker.pid, worker.cfg.timeout)

@@ -1,0 +1,210 @@
+"""Run the service under gunicorn: :func:`serve` for ``cvpipe serve``, :func:`start` for tests and benches.
+
+Both run ``python -m gunicorn -c .../service/gunicorn_conf.py service.wsgi:app`` (see
+:mod:`service.gunicorn_conf` for why: ``gthread`` workers, models loaded in each worker
+after the fork, one native thread per worker) with the models folder and the app's
+settings passed as ``CVPIPE_*`` environment variables, which ``service.create_app``
+reads. The config is passed as a *file*, not as ``python:service.gunicorn_conf``:
+importing the ``service`` package imports the app and numpy, and the gunicorn master
+must not (see :mod:`service.gunicorn_conf`); a test holds the master free of numpy.
+
+``python -m service.server --models DIR [--host H] [--port P] [--workers N]`` does
+what ``serve`` does (the Dockerfile's command).
+
+Signals go to the gunicorn master: ``TERM`` or ``INT`` stop it gracefully (workers finish
+their requests, ``graceful_timeout`` s at most), ``HUP`` reloads (new workers read the
+models folder again, then the old ones stop), ``TTIN``/``TTOU`` add or remove a worker.
+A worker that dies is replaced by the master.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+__all__ = ["free_port", "gunicorn_command", "serve", "start", "stop", "wait_until_ready"]
+
+CONFIG = str(Path(__file__).resolve().with_name("gunicorn_conf.py"))
+APP = "service.wsgi:app"
+WORKER_CLASSES = ("gthread", "sync")
+_SOURCE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def gunicorn_command(models_dir=None, host="127.0.0.1", port=8000, workers=2, *, threads=4,
+                     worker_class="gthread", timeout=30, graceful_timeout=30, keepalive=5,
+                     max_requests=0, access_log=None, default_model=None, api_token=None,
+                     max_bytes=None, max_pixels=None, app=APP, pythonpath=None, env=None):
+    """``(argv, env)`` that run the service under gunicorn.
+
+    Parameters
+    ----------
+    models_dir : path, optional
+        Folder of model folders (``models/NAME``); ``None`` keeps ``$CVPIPE_MODELS``.
+    host, port : str, int
+        Address to listen on. Keep ``127.0.0.1`` unless a proxy or container needs more.
+    workers : int
+        Worker processes (one per core is the rule of thumb for CPU-bound predictions).
+    threads : int
+        Threads per ``gthread`` worker (ignored by ``sync``).
+    worker_class : {"gthread", "sync"}
+    timeout, graceful_timeout, keepalive : int
+        Seconds: silent worker is killed / grace on stop and reload / idle keep-alive.
+    max_requests : int
+        Recycle a worker after this many requests (0: never).
+    access_log : str, optional
+        ``"-"`` logs each request to stdout; a path logs to that file.
+    default_model, api_token, max_bytes, max_pixels
+        The app's ``CVPIPE_DEFAULT_MODEL``, ``CVPIPE_API_TOKEN``, ``CVPIPE_MAX_BYTES``,
+        ``CVPIPE_MAX_PIXELS`` (``None`` keeps the environment's value or the app's default).
+    app : str
+        WSGI ``module:variable``; benches point it at their own module.
+    pythonpath : str or list of str, optional
+        Folders gunicorn adds to ``sys.path`` before importing ``app``.
+    env : dict, optional
+        Base environment (default: this process's).
+    """
+    if worker_class not in WORKER_CLASSES:
+        raise ValueError(f"worker_class must be one of {WORKER_CLASSES}, got {worker_class!r}")
+    if int(workers) < 1 or int(threads) < 1:
+        raise ValueError(f"workers and threads must be >= 1, got workers={workers!r}, threads={threads!r}")
+    if not 0 <= int(port) < 65536:
+        raise ValueError(f"port must be in 0..65535, got {port!r}")
+    argv = [sys.executable, "-m", "gunicorn", "--config", CONFIG,
+            "--bind", _bind(host, port), "--workers", str(int(workers)), "--threads", str(int(threads)),
+            "--worker-class", worker_class, "--timeout", str(int(timeout)),
+            "--graceful-timeout", str(int(graceful_timeout)), "--keep-alive", str(int(keepalive)),
+            "--max-requests", str(int(max_requests))]
+    if access_log:
+        argv += ["--access-logfile", str(access_log)]
+    paths = [str(_SOURCE_ROOT)] + ([pythonpath] if isinstance(pythonpath, (str, Path)) else list(pythonpath or []))
+    argv += ["--pythonpath", ",".join(str(p) for p in paths), app]
+    env = dict(os.environ if env is None else env)
+    settings = {"CVPIPE_MODELS": None if models_dir is None else Path(models_dir).resolve(),
+                "CVPIPE_DEFAULT_MODEL": default_model, "CVPIPE_API_TOKEN": api_token,
+                "CVPIPE_MAX_BYTES": max_bytes, "CVPIPE_MAX_PIXELS": max_pixels}
+    env.update({k: str(v) for k, v in settings.items() if v is not None})
+    # gunicorn's config module is imported by name: the checkout must be importable.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_SOURCE_ROOT), env.get("PYTHONPATH")) if p)
+    return argv, env
+
+
+def serve(models_dir=None, host="127.0.0.1", port=8000, workers=2, **options):
+    """Run the service in the foreground: this process *becomes* the gunicorn master.
+
+    The process is replaced (``exec``), so signals from a terminal, systemd or a
+    container runtime reach gunicorn directly (see the module docstring). Keyword
+    options are those of :func:`gunicorn_command`. Does not return.
+    """
+    models = Path(models_dir) if models_dir is not None else None
+    if models is not None and not models.is_dir():
+        raise FileNotFoundError(f"models folder {models} does not exist (expected models/NAME/manifest.json)")
+    argv, env = gunicorn_command(models_dir, host, port, workers, **options)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(argv[0], argv, env)
+
+
+def start(models_dir=None, host="127.0.0.1", port=None, workers=2, *, ready_timeout=60.0,
+          stdout=None, stderr=None, **options):
+    """Start gunicorn in the background and wait until ``/readyz`` answers.
+
+    Returns the :class:`subprocess.Popen` of the master, with ``base_url`` set on it
+    (``http://HOST:PORT``). ``port=None`` picks a free port. Stop it with :func:`stop`.
+    ``ready_timeout=0`` returns at once.
+    """
+    port = free_port(host) if port is None else port
+    argv, env = gunicorn_command(models_dir, host, port, workers, **options)
+    proc = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr, start_new_session=True)
+    proc.base_url = f"http://{_url_host(host)}:{port}"
+    if ready_timeout:
+        try:
+            wait_until_ready(proc.base_url, ready_timeout, proc=proc)
+        except BaseException:
+            stop(proc)
+            raise
+    return proc
+
+
+def stop(proc, timeout=30.0):
+    """Stop a server from :func:`start` gracefully (TERM), killing it after ``timeout`` s; returns its exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)  # the master's session: its workers too
+    return proc.wait()
+
+
+def wait_until_ready(base_url, timeout=60.0, *, path="/readyz", proc=None):
+    """Poll ``base_url + path`` until it answers 200; returns its JSON (or text).
+
+    Raises ``RuntimeError`` with the last answer when ``timeout`` s pass, or at once
+    when ``proc`` (the server's process) has exited.
+    """
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with status {proc.returncode} before {base_url}{path} "
+                               f"was ready (last answer: {last})")
+        try:
+            with urllib.request.urlopen(base_url + path, timeout=5) as response:
+                body = response.read().decode("utf-8", "replace")
+                try:
+                    return json.loads(body)
+                except ValueError:
+                    return body
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}: {exc.read(500).decode('utf-8', 'replace')}"
+        except (urllib.error.URLError, OSError) as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        time.sleep(0.1)
+    raise RuntimeError(f"{base_url}{path} not ready after {timeout:g} s (last answer: {last})")
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port free on ``host`` right now (the OS picks it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _bind(host, port):
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def _url_host(host):
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host in ("::", "[::]"):
+        return "[::1]"
+    return _bind(host, 0).rsplit(":", 1)[0]
+
+
+def main(argv=None):
+    """``python -m service.server``: :func:`serve` from the command line."""
+    parser = argparse.ArgumentParser(prog="python -m service.server", description=serve.__doc__.split("\n")[0])
+    parser.add_argument("--models", default=os.environ.get("CVPIPE_MODELS", "models"), help="models folder")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--worker-class", choices=WORKER_CLASSES, default="gthread")
+    parser.add_argument("--timeout", type=int, default=30)
+    parser.add_argument("--access-log", help="'-' for stdout")
+    args = parser.parse_args(argv)
+    serve(args.models, args.host, args.port, args.workers, threads=args.threads, worker_class=args.worker_class,
+          timeout=args.timeout, access_log=args.access_log)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
