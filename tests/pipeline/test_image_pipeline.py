@@ -169,3 +169,12 @@ def test_grid_search_over_nested_parameters_and_specs(color_data):
                          {"classifier": ["knn:n_neighbors=1", "softmax:n_epochs=2,random_state=0"]}, cv=2)
     specs.fit(images, y)
     assert len(specs.cv_results_["params"]) == 2 and specs.best_score_ > 0.8
+
+
+def test_fast_standardization_equals_the_scalers_transform():
+    from pipeline.datasets import load_dataset
+
+    data = load_dataset("digits", "train")
+    pipe = ImagePipeline("hog:pixels_per_cell=4x4,cells_per_block=1x1,raw", "softmax").fit(data.images, data.labels)
+    Z = pipe.features_.transform(data.images)
+    np.testing.assert_array_equal(pipe._standardize(Z), pipe.scaler_.transform(Z))
