@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+sys.stdout.reconfigure(line_buffering=True)  # a long bench stopped part-way keeps what it printed
 
 
 def fashion_mnist_raw():
