@@ -136,10 +136,19 @@ def _target_size(size, sizes):
 
 def _decode(path, mode, target):
     """Decode ``path`` into a uint8 array of ``mode`` and (width, height) ``target``."""
-    from PIL import Image, ImageOps
+    from PIL import Image
 
     with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
+        return image_to_array(im, mode, target)
+
+
+def image_to_array(im, mode, target):
+    """An opened Pillow image as a uint8 array of ``mode`` ("L" or "RGB") and (width, height)
+    ``target``: EXIF orientation applied, 16-bit gray scaled by 1/257, palette through RGBA,
+    resized bilinearly. The one conversion training data and service requests share."""
+    from PIL import Image, ImageOps
+
+    im = ImageOps.exif_transpose(im)
     if im.mode.startswith("I;16"):
         im = Image.fromarray(np.rint(np.asarray(im, dtype=np.float64) / 257).astype(np.uint8))
     elif im.mode == "P":

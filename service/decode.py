@@ -121,11 +121,15 @@ def decode_image(data, model, max_pixels, where="image"):
         400, 413 or 415, see :func:`probe_image`; 400 for data that fails while decoding
         (truncated, corrupt).
     """
-    from pipeline.workflows import decode_image as to_model_input
+    from PIL import Image
+
+    from pipeline._folder import image_to_array
 
     fmt, (w, h), _ = probe_image(data, max_pixels, where)
+    height, width = model.input_shape_
     try:
-        return to_model_input(io.BytesIO(data), model)
+        with Image.open(io.BytesIO(data), formats=FORMATS) as im:  # only the allowed parsers, here too
+            return image_to_array(im, model.color_mode_, (width, height))
     except MemoryError as exc:
         raise too_large("too_many_pixels", f"{where}: a {fmt} image of {w}x{h} is too large to decode") from exc
     except Exception as exc:  # truncated or corrupt pixel data shows only now
