@@ -11,7 +11,7 @@ Each image is decoded by :func:`decode_image`: first its header alone is read, a
 the format is checked against :data:`FORMATS` and its pixel count against the
 limit (a decompression bomb is refused before any pixel is decoded); then the
 conversion the training data went through is applied, by the very same code
-(:func:`pipeline.workflows.decode_image`, i.e. ``pipeline._folder._decode``): EXIF
+(:func:`pipeline._folder.image_to_array`, on the image opened with :data:`FORMATS`): EXIF
 orientation, first frame of an animation, palette (with transparency) -> RGBA,
 16-bit -> 8-bit, alpha dropped, converted to the model's color mode and resized to
 its input size. Training and serving cannot drift apart.
