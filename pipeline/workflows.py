@@ -47,6 +47,8 @@ def limited(data, limit, seed):
 
 
 def _accuracy_report(model, data):
+    """``(report, true_indices, predicted_indices)``: the indices (into ``classes_``) of the
+    images whose label the model knows, as the confusion matrix counts them."""
     pred = model.predict(data.images)
     n = len(model.classes_)
     index = {c: i for i, c in enumerate(model.classes_)}
@@ -58,7 +60,7 @@ def _accuracy_report(model, data):
     per_class = {name: float(confusion[i, i] / max(1, confusion[i].sum()))
                  for i, name in enumerate(model.class_names_)}
     return {"accuracy": float(np.mean(pred == data.labels)), "n_images": len(data),
-            "per_class_accuracy": per_class, "confusion_matrix": confusion.tolist()}, pred
+            "per_class_accuracy": per_class, "confusion_matrix": confusion.tolist()}, true_i[known], pred_i[known]
 
 
 def train(dataset, features, classifier, out, *, limit=None, seed=0, search=None, test_split="test",
@@ -112,7 +114,7 @@ def train(dataset, features, classifier, out, *, limit=None, seed=0, search=None
     if test_split:
         try:
             test = load_dataset(dataset, test_split)
-            report, _ = _accuracy_report(model, test)
+            report = _accuracy_report(model, test)[0]
             model.metrics_.update({f"{test_split}_accuracy": report["accuracy"], f"n_{test_split}": len(test)})
         except DatasetNotFoundError as exc:
             logger.info("no %s split to score on (%s)", test_split, exc)
@@ -124,7 +126,7 @@ def train(dataset, features, classifier, out, *, limit=None, seed=0, search=None
 def evaluate(model_path, dataset, split="test"):
     """Accuracy, per-class accuracy and confusion matrix of a saved model on a split."""
     model = load_pipeline(model_path)
-    report, _ = _accuracy_report(model, load_dataset(dataset, split))
+    report = _accuracy_report(model, load_dataset(dataset, split))[0]
     return {"model": str(model_path), "dataset": str(dataset), "split": split, **report,
             "class_names": list(model.class_names_)}
 
@@ -189,11 +191,9 @@ def report(model_path, out_dir, dataset=None, split="test"):
     data = None
     if dataset is not None:
         data = load_dataset(dataset, split)
-        _, pred = _accuracy_report(model, data)
-        index = {c: i for i, c in enumerate(model.classes_)}
-        written.append(reports.plot_confusion_matrix(
-            np.array([index[v] for v in data.labels]), np.array([index[v] for v in pred]),
-            model.class_names_, out / "confusion_matrix.png"))
+        _, true_i, pred_i = _accuracy_report(model, data)  # the label-to-index mapping, done once
+        written.append(reports.plot_confusion_matrix(true_i, pred_i, model.class_names_,
+                                                     out / "confusion_matrix.png"))
     hog = next((s for s in steps if isinstance(s, HOG)), None)
     if hog is not None and data is not None:
         written.append(reports.plot_hog(data.images[0], out / "hog.png", hog.orientations,
