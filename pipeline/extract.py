@@ -42,8 +42,8 @@ class ExtractionError(RuntimeError):
 
 
 def _learns(extractor):
-    steps = getattr(extractor, "transformer_list", [("", extractor)])
-    return any(getattr(step, "learns_from_data", False) for _, step in steps)
+    """Whether ``fit`` learns from images (every extractor, FeatureStack too, says so itself)."""
+    return bool(getattr(extractor, "learns_from_data", False))
 
 
 def _job_key(dataset, fit_fingerprint, description, chunk_size):
@@ -67,9 +67,10 @@ def _as_dataset(dataset, split):
 def _fit(extractor, dataset, fit_dataset):
     """Fit on the training split for extractors that learn, else on the data itself."""
     extractor = clone(extractor)
-    source = fit_dataset if _learns(extractor) else dataset
+    learns = _learns(extractor)
+    source = fit_dataset if learns else dataset
     extractor.fit(source.images, source.labels)
-    return extractor, (source.split, source.fingerprint()) if _learns(extractor) else None
+    return extractor, (source.split, source.fingerprint()) if learns else None
 
 
 def _check_out_dir(out, key, overwrite):
