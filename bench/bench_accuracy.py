@@ -94,7 +94,7 @@ def bench_svm(data, peers):
 def bench_net(data, peers):
     from sklearn.neural_network import MLPClassifier
 
-    _compare("TwoLayerNet() (256 hidden)", TwoLayerNet(random_state=0),
+    _compare("TwoLayerNet() (100 hidden)", TwoLayerNet(random_state=0),
              "MLPClassifier((256,), adam, batch 64, 20 epochs)",
              MLPClassifier((256,), batch_size=64, max_iter=20, random_state=0), 0.883, data, peers)
 

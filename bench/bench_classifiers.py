@@ -19,12 +19,12 @@ import warnings
 import numpy as np
 from _common import fashion_mnist_raw, machine_line, median_time, verdict
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from classifiers import Softmax, TwoLayerNet
 from classifiers.knn import KNearestNeighbor
+from classifiers.losses import softmax_scores_loss
 
 
 def bench_knn(data, n_queries):
@@ -43,8 +43,14 @@ def bench_knn(data, n_queries):
               f"{np.mean(pred_ours == pred_peer):>6.1%}  {verdict(ratio, target)}")
 
 
-def bench_softmax_hog(data, _):
-    """Softmax on HOG features against LogisticRegression: its accuracy in a third of its time."""
+def bench_softmax_hog(data, _, seeds=(0, 1, 2)):
+    """Softmax on HOG features against LogisticRegression: its accuracy in a third of its time.
+
+    Ours runs with three seeds (the accuracy differs by a few test images between them).
+    A third row minimizes the peer's own objective exactly (float64 L-BFGS to a tight
+    tolerance, through our loss): the test accuracy of that optimum shows how much of the
+    peer's figure is where its solver happened to stop.
+    """
     from sklearn.linear_model import LogisticRegression
 
     from features import HOG
@@ -52,25 +58,63 @@ def bench_softmax_hog(data, _):
 
     train, test = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
     hog = HOG(orientations=9, pixels_per_cell=(7, 7), cells_per_block=(2, 2), device="cpu")
-    F_train, F_test = hog.fit_transform(train.images), hog.transform(test.images)
-    print(f"\nSoftmax on HOG ({F_train.shape[1]} features, full training set), one BLAS thread each")
-    rows = []
-    for name, model in [
-        ("ours: StandardScaler + Softmax(learning_rate=1e-2, n_epochs=50)",
-         make_pipeline(StandardScaler(), Softmax(learning_rate=1e-2, n_epochs=50, random_state=0))),
-        ("peer: StandardScaler + LogisticRegression(max_iter=2000)",
-         make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))),
-    ]:
-        with threadpool_limits(1):
-            t0 = time.perf_counter()
-            model.fit(F_train, train.labels)
-            seconds = time.perf_counter() - t0
-        acc = float(np.mean(model.predict(F_test) == test.labels))
-        rows.append((acc, seconds))
-        print(f"  {name:<66}{acc:>8.2%}{seconds:>8.1f} s")
-    (acc, t), (peer_acc, peer_t) = rows
-    print(f"  time ratio ours/peer {t / peer_t:.2f} (target <= 0.33: {'met' if t <= peer_t / 3 else 'NOT met'}); "
-          f"accuracy {acc - peer_acc:+.2%} (target >= 0: {'met' if acc >= peer_acc else 'NOT met'})")
+    scaler = StandardScaler()
+    F_train = scaler.fit_transform(hog.fit_transform(train.images))
+    F_test = scaler.transform(hog.transform(test.images))
+    print(f"\nSoftmax on HOG ({F_train.shape[1]} features, standardized, full training set), one BLAS thread each")
+    settings = dict(learning_rate=1e-2, learning_rate_decay=0.95, n_epochs=80, reg=1e-4)
+    ours = []
+    for seed in seeds:
+        acc, seconds = _fit_and_score(Softmax(random_state=seed, **settings), F_train, train.labels, F_test, test.labels)
+        ours.append((acc, seconds))
+        print(f"  ours: Softmax({', '.join(f'{k}={v}' for k, v in settings.items())}, random_state={seed})"
+              f"{acc:>8.2%}{seconds:>8.1f} s")
+    peer = LogisticRegression(max_iter=2000)
+    peer_acc, peer_t = _fit_and_score(peer, F_train, train.labels, F_test, test.labels)
+    print(f"  peer: LogisticRegression(max_iter=2000), {int(peer.n_iter_[0])} iterations"
+          f"{peer_acc:>31.2%}{peer_t:>8.1f} s   objective {_lr_objective(peer.coef_.T, peer.intercept_, F_train, train.labels):.6f}")
+    W, b, seconds = _exact_lr_optimum(F_train, train.labels, len(np.unique(train.labels)))
+    exact_acc = float(np.mean(np.argmax(F_test @ W + b, axis=1) == test.labels))
+    print(f"  exact minimizer of the peer's objective (float64 L-BFGS, gtol 1e-6)"
+          f"{exact_acc:>15.2%}{seconds:>8.1f} s   objective {_lr_objective(W, b, F_train, train.labels):.6f}")
+    acc, t = statistics.median(a for a, _ in ours), statistics.median(s for _, s in ours)
+    print(f"  ours (median of {len(seeds)} seeds) / peer: time {t / peer_t:.2f} (target <= 0.33: "
+          f"{'met' if t <= peer_t / 3 else 'NOT met'}); accuracy {acc - peer_acc:+.2%} "
+          f"(target >= 0: {'met' if acc >= peer_acc else 'NOT met'})")
+
+
+def _fit_and_score(model, X_train, y_train, X_test, y_test):
+    with threadpool_limits(1):
+        t0 = time.perf_counter()
+        model.fit(X_train, y_train)
+        seconds = time.perf_counter() - t0
+    return float(np.mean(model.predict(X_test) == y_test)), seconds
+
+
+def _lr_objective(W, b, X, y):
+    """LogisticRegression's objective with C=1, per sample: mean cross-entropy + ||W||^2 / (2n)."""
+    loss, _ = softmax_scores_loss(X.astype(np.float64) @ W + b, np.asarray(y))
+    return float(loss) + 0.5 / len(X) * float(np.sum(np.square(W, dtype=np.float64)))
+
+
+def _exact_lr_optimum(X, y, n_classes):
+    """Minimize :func:`_lr_objective` with scipy's L-BFGS in float64; returns (W, b, seconds)."""
+    from scipy.optimize import minimize
+
+    X, y, n = X.astype(np.float64), np.asarray(y), len(X)
+
+    def objective_and_gradient(theta):
+        W, b = theta[:-n_classes].reshape(-1, n_classes), theta[-n_classes:]
+        loss, dscores = softmax_scores_loss(X @ W + b, y)
+        grad = np.concatenate([(X.T @ dscores + W / n).ravel(), dscores.sum(axis=0)])
+        return float(loss) + 0.5 / n * float(W.ravel() @ W.ravel()), grad
+
+    t0 = time.perf_counter()
+    with threadpool_limits(1):
+        result = minimize(objective_and_gradient, np.zeros(X.shape[1] * n_classes + n_classes), jac=True,
+                          method="L-BFGS-B", options={"maxiter": 5000, "gtol": 1e-6})
+    theta = result.x
+    return theta[:-n_classes].reshape(-1, n_classes), theta[-n_classes:], time.perf_counter() - t0
 
 
 def bench_net(data, _, epochs=2, rounds=3):
@@ -80,7 +124,7 @@ def bench_net(data, _, epochs=2, rounds=3):
     X_train, y_train, _, _ = data
     print(f"\nTwoLayerNet vs MLPClassifier: samples/s over {epochs} epochs on {len(X_train)} samples, "
           f"median of {rounds} alternating rounds, one BLAS thread each")
-    for hidden, batch in [(256, 64), (100, 200)]:
+    for hidden, batch in [(100, 64), (256, 64), (100, 200)]:
         times = {"ours": [], "peer": []}
         for _ in range(rounds):
             for side, model in [("ours", TwoLayerNet(hidden_sizes=(hidden,), batch_size=batch, n_epochs=epochs,

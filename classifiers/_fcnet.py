@@ -94,7 +94,7 @@ class FullyConnectedNet:
         """
         return self._forward(X, train, rng)[0]
 
-    def loss(self, X, y, rng=None):
+    def loss(self, X, y, rng=None, l2_grads=True):
         """Training-mode loss on a batch and the gradients of every parameter.
 
         Parameters
@@ -104,6 +104,10 @@ class FullyConnectedNet:
             Class indices.
         rng : numpy.random.Generator or cupy.random.Generator, optional
             Draws the dropout masks (needed when ``dropout > 0``).
+        l2_grads : bool, default=True
+            Add the L2 term ``reg * W`` to the weight gradients. Training passes False and
+            hands :meth:`l2_strengths` to the optimizer, which adds the term in its own
+            pass over the weights (see :meth:`classifiers.optim.SGD.step`).
 
         Returns
         -------
@@ -120,8 +124,13 @@ class FullyConnectedNet:
             for i in range(1, self.n_layers + 1):
                 W = self.params[f"W{i}"]
                 loss = loss + 0.5 * self.reg * xp.vdot(W, W)
-                grads[f"W{i}"] += self.reg * W
+                if l2_grads:
+                    grads[f"W{i}"] += self.reg * W
         return loss, grads
+
+    def l2_strengths(self):
+        """``{"W1": reg, ...}``: the L2 terms :meth:`loss` leaves out with ``l2_grads=False``."""
+        return {f"W{i}": self.reg for i in range(1, self.n_layers + 1)} if self.reg > 0 else None
 
     def _forward(self, X, train, rng):
         p, forward = self.params, ACTIVATIONS[self.activation][0]

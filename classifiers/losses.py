@@ -79,7 +79,17 @@ def softmax_scores_loss(scores, y):
         ``mean_i (log sum_j exp(s_ij) - s_iy_i)``.
     dscores : ndarray of shape (n_samples, n_classes)
         ``(softmax(scores) - onehot(y)) / n_samples``.
+
+    Notes
+    -----
+    On C-contiguous NumPy floats a compiled loop (``classifiers._softmax_cpu``) computes the
+    same quantities in one pass; the array form below is its reference and serves CuPy.
     """
+    if _fused_cpu(scores):
+        from classifiers._softmax_cpu import softmax_loss_grad  # compiled on first use
+
+        loss, dscores = softmax_loss_grad(scores, y)
+        return np.asarray(loss, dtype=scores.dtype), dscores
     xp = array_module_of(scores)
     n = scores.shape[0]
     rows = xp.arange(n)
@@ -91,6 +101,12 @@ def softmax_scores_loss(scores, y):
     probs[rows, y] -= 1
     probs /= n
     return loss, probs
+
+
+def _fused_cpu(scores):
+    """Whether the compiled CPU loss can take ``scores`` (2-D C-contiguous NumPy floats)."""
+    return (isinstance(scores, np.ndarray) and scores.ndim == 2 and scores.flags.c_contiguous
+            and scores.dtype.kind == "f" and scores.shape[0] > 0 and scores.shape[1] > 0)
 
 
 def softmax(scores):

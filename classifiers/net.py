@@ -38,7 +38,7 @@ class TwoLayerNet(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    hidden_sizes : tuple of int, default=(256,)
+    hidden_sizes : tuple of int, default=(100,)
         Units per hidden layer; ``()`` gives softmax regression.
     activation : {"relu", "leaky_relu", "tanh", "sigmoid", "elu"}, default="relu"
     batchnorm : bool, default=False
@@ -106,7 +106,7 @@ class TwoLayerNet(ClassifierMixin, BaseEstimator):
     (3,)
     """
 
-    def __init__(self, hidden_sizes=(256,), activation="relu", batchnorm=False, dropout=0.0,
+    def __init__(self, hidden_sizes=(100,), activation="relu", batchnorm=False, dropout=0.0,
                  weight_init="he", optimizer="adam", learning_rate=1e-3, learning_rate_decay=0.9,
                  reg=1e-4, batch_size=64, n_epochs=20, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, dtype="float32", device="auto", random_state=None, verbose=False):
@@ -274,14 +274,14 @@ def _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp):
     """
     n_batches = -(-X.shape[0] // batch_size)
     weights = [name for name in net.params if name.startswith("W")]
-    losses = []
+    losses, l2 = [], net.l2_strengths()
     for b, idx in enumerate(minibatches(X.shape[0], batch_size, rng)):
         idx = to_device(idx, xp)
-        loss, grads = net.loss(X[idx], y[idx], rng=dropout_rng)
+        loss, grads = net.loss(X[idx], y[idx], rng=dropout_rng, l2_grads=False)
         losses.append(loss)
         if b == n_batches - 1:
             before = {name: net.params[name].copy() for name in weights}
-        optimizer.step(net.params, grads)
+        optimizer.step(net.params, grads, l2=l2)
     norm = lambda a: float(xp.linalg.norm(a))  # noqa: E731
     ratios = {name: norm(net.params[name] - before[name]) / max(norm(before[name]), 1e-12) for name in weights}
     return to_numpy(xp.stack(losses)).astype(float).tolist(), ratios

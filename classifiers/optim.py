@@ -27,12 +27,29 @@ class SGD:
         self.learning_rate = learning_rate
         self.state = {}
 
-    def step(self, params, grads):
-        """Update every ``params[name]`` in place from ``grads[name]``."""
-        for name, grad in grads.items():
-            self._update(name, params[name], grad)
+    def step(self, params, grads, l2=None):
+        """Update every ``params[name]`` in place from ``grads[name]``.
 
-    def _update(self, name, w, dw):
+        Parameters
+        ----------
+        params, grads : dict of str -> ndarray
+            Same keys and shapes.
+        l2 : dict of str -> float, optional
+            L2 strengths whose gradient ``l2[name] * params[name]`` is still to be added to
+            ``grads[name]``: the update is the one for ``grads[name] + l2[name] * params[name]``.
+            Leaving the term to the optimizer lets the fused CPU Adam add it in its single
+            pass instead of a separate pass over the weights.
+        """
+        l2 = l2 or {}
+        for name, grad in grads.items():
+            self._update(name, params[name], grad, l2.get(name, 0.0))
+
+    def _update(self, name, w, dw, l2):
+        self._apply(name, w, dw + l2 * w if l2 else dw)
+
+    def _apply(self, name, w, dw):
+        """The update rule for a gradient that already holds every term."""
+
         w -= self.learning_rate * dw
 
 
@@ -52,14 +69,14 @@ class Momentum(SGD):
         v -= self.learning_rate * dw
         return v
 
-    def _update(self, name, w, dw):
+    def _apply(self, name, w, dw):
         w += self._velocity(name, w, dw)
 
 
 class Nesterov(Momentum):
     """Nesterov momentum in the cs231n form: ``w += -mu v_prev + (1 + mu) v``."""
 
-    def _update(self, name, w, dw):
+    def _apply(self, name, w, dw):
         v_prev = self.state[name].copy() if name in self.state else None
         v = self._velocity(name, w, dw)
         w += (1 + self.momentum) * v
@@ -74,7 +91,7 @@ class RMSProp(SGD):
         super().__init__(learning_rate)
         self.decay_rate, self.epsilon = decay_rate, epsilon
 
-    def _update(self, name, w, dw):
+    def _apply(self, name, w, dw):
         cache = self.state.get(name)
         if cache is None:
             cache = self.state[name] = array_module_of(w).zeros_like(w)
@@ -101,21 +118,23 @@ class Adam(SGD):
         super().__init__(learning_rate)
         self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
 
-    def _update(self, name, w, dw):
+    def _update(self, name, w, dw, l2):
         state = self.state.get(name)
         if state is None:
             xp = array_module_of(w)
-            state = self.state[name] = [xp.zeros_like(w), xp.zeros_like(w), 0]
-        m, v, t = state
+            state = self.state[name] = [xp.zeros_like(w), xp.zeros_like(w), 0, _fused_cpu(w)]
+        m, v, t, fused = state
         t = state[2] = t + 1
         c1, c2 = 1 - self.beta1 ** t, (1 - self.beta2 ** t) ** 0.5
         step_size, eps_hat = self.learning_rate * c2 / c1, self.epsilon * c2
-        if _fused_cpu(w, dw, m, v):
+        if fused and dw.dtype == w.dtype and dw.flags.c_contiguous and dw.shape == w.shape:
             from classifiers._adam_cpu import adam_step  # compiled on first use
 
             adam_step(w.reshape(-1), dw.reshape(-1), m.reshape(-1), v.reshape(-1),
-                      step_size, self.beta1, self.beta2, eps_hat)
+                      step_size, self.beta1, self.beta2, eps_hat, l2)
             return
+        if l2:
+            dw = dw + l2 * w
         m *= self.beta1
         m += (1 - self.beta1) * dw
         v *= self.beta2
@@ -127,11 +146,10 @@ class Adam(SGD):
         w -= step
 
 
-def _fused_cpu(*arrays):
-    """Whether the fused CPU kernel can take these arrays (NumPy, C-contiguous, one float dtype)."""
-    first = arrays[0]
-    return all(isinstance(a, np.ndarray) and a.flags.c_contiguous and a.dtype == first.dtype
-               and a.shape == first.shape for a in arrays) and first.dtype.kind == "f"
+def _fused_cpu(w):
+    """Whether the fused CPU kernel can update ``w`` (a C-contiguous float NumPy array);
+    its gradient is checked at each step."""
+    return isinstance(w, np.ndarray) and w.flags.c_contiguous and w.dtype.kind == "f"
 
 
 _BY_NAME = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "rmsprop": RMSProp, "adam": Adam}

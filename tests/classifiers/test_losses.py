@@ -118,3 +118,24 @@ def test_gpu_loss_equals_cpu(name, rng):
     loss_gpu, dW_gpu = fast(cp.asarray(W), cp.asarray(X), cp.asarray(y), 0.1)
     assert float(loss_gpu) == pytest.approx(float(loss), rel=1e-10)
     np.testing.assert_allclose(to_numpy(dW_gpu), dW, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("scale", [1.0, 1e3])
+def test_compiled_softmax_loss_equals_the_array_form(dtype, scale, rng, monkeypatch):
+    import classifiers.losses as losses
+
+    scores = (scale * rng.standard_normal((64, 10))).astype(dtype)
+    y = rng.integers(0, 10, size=64)
+    fused = softmax_scores_loss(scores, y)
+    monkeypatch.setattr(losses, "_fused_cpu", lambda scores: False)
+    array_form = softmax_scores_loss(scores, y)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    assert fused[0].dtype == array_form[0].dtype == dtype and fused[1].dtype == dtype
+    np.testing.assert_allclose(fused[0], array_form[0], rtol=rtol)
+    np.testing.assert_allclose(fused[1], array_form[1], rtol=rtol, atol=1e-7 if dtype == np.float32 else 1e-15)
+
+
+def test_compiled_softmax_loss_refuses_a_class_index_out_of_range(rng):
+    with pytest.raises(ValueError, match="outside 0 .. n_classes - 1"):
+        softmax_scores_loss(rng.standard_normal((4, 3)), np.array([0, 1, 3, 2]))

@@ -213,3 +213,17 @@ def test_gpu_training_matches_cpu_and_returns_numpy(rng):
     assert type(proba) is np.ndarray and type(gpu.params_["W1"]) is np.ndarray
     np.testing.assert_allclose(proba, cpu.predict_proba(X), atol=1e-3)
     assert gpu.loss_history_ == pytest.approx(cpu.loss_history_, rel=1e-3)
+
+
+def test_l2_strengths_complete_the_gradients_left_without_l2(rng):
+    X, y = rng.standard_normal((6, 5)), rng.integers(0, 3, 6)
+    params, running = init_params((5, 7, 3), "he", False, rng, np.float64)
+    net = FullyConnectedNet(params, running, reg=0.3)
+    loss, grads = net.loss(X, y)
+    loss_without, grads_without = net.loss(X, y, l2_grads=False)
+    assert loss_without == loss  # the penalty stays in the loss
+    l2 = net.l2_strengths()
+    assert l2 == {"W1": 0.3, "W2": 0.3}
+    for name in params:
+        np.testing.assert_allclose(grads_without[name] + l2.get(name, 0) * params[name], grads[name], rtol=1e-12)
+    assert FullyConnectedNet(params, running, reg=0.0).l2_strengths() is None

@@ -61,3 +61,17 @@ def test_fused_adam_equals_the_array_form(rng, dtype, monkeypatch):
     # float32: fastmath may reorder the arithmetic; differences stay at rounding of w (~1)
     np.testing.assert_allclose(results[0], results[1], rtol=1e-5 if dtype == np.float32 else 1e-12,
                                atol=2e-6 if dtype == np.float32 else 0)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_l2_left_to_the_optimizer_equals_it_in_the_gradient(name, dtype, rng):
+    w0 = rng.normal(size=(30, 7)).astype(dtype)
+    grads = [rng.normal(size=(30, 7)).astype(dtype) for _ in range(4)]
+    in_grad, deferred = {"W": w0.copy()}, {"W": w0.copy()}
+    opt_in_grad, opt_deferred = make_optimizer(name, 0.01), make_optimizer(name, 0.01)
+    for dw in grads:
+        opt_in_grad.step(in_grad, {"W": dw + 0.3 * in_grad["W"]})
+        opt_deferred.step(deferred, {"W": dw}, l2={"W": 0.3})
+    np.testing.assert_allclose(deferred["W"], in_grad["W"], rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=2e-6 if dtype == np.float32 else 1e-14)
