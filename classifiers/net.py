@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from classifiers._fcnet import WEIGHT_INITS, FullyConnectedNet, init_params
 from classifiers._sgd import check_training_params, decayed_learning_rate, minibatches
+from classifiers._validation import check_predict_input
 from classifiers.layers import ACTIVATIONS, softmax
 from classifiers.optim import OPTIMIZERS, make_optimizer, set_learning_rate
 from compute.backend import get_array_module, resolve_device, to_device, to_numpy
@@ -242,7 +243,7 @@ class TwoLayerNet(ClassifierMixin, BaseEstimator):
     def _scores(self, X):
         """Scores (n_samples, n_classes) as float64 NumPy, computed on the device in chunks."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.dtype(self.dtype), reset=False)
+        X = check_predict_input(self, X, np.dtype(self.dtype))
         xp = get_array_module(self.device)
         net = FullyConnectedNet({k: to_device(v, xp) for k, v in self.params_.items()},
                                 {k: to_device(v, xp) for k, v in self.running_.items()}, self.activation)

@@ -33,6 +33,7 @@ import functools
 import importlib
 import logging
 import numbers
+import threading
 
 import numpy as np
 
@@ -168,8 +169,8 @@ class HOG(ImageTransformer):
         logger.debug("HOG of %d images %s, %d per chunk, on %s",
                      len(images), images.shape[1:], step, xp.__name__)
         if images.dtype == np.uint8 and not self.transform_sqrt:
-            histograms = _LookupHistograms(xp, step, images.shape[1:], cell, cells,
-                                           self.orientations)
+            histograms = _lookup_histograms(xp, step, images.shape[1:], cell, cells,
+                                            self.orientations)
         else:
             histograms = functools.partial(_float_histograms, cell=cell, cells=cells,
                                            orientations=self.orientations,
@@ -341,8 +342,8 @@ class _LookupHistograms:
 
     def __init__(self, xp, step, image_shape, cell, cells, orientations):
         self.xp, self.cells, self.orientations = xp, cells, orientations
-        self.bin_table, self.magnitude_table = _gradient_tables(orientations, xp.__name__)
         self.channels = image_shape[2] if len(image_shape) == 3 else 0
+        self.bin_table, self.magnitude_table = _lookup_tables(orientations, xp.__name__, bool(self.channels))
         shape = (step, cells[0] * cell[0], cells[1] * cell[1])
         self.row = xp.zeros(shape, np.int16)  # borders stay zero: only insides are written
         self.col = xp.zeros(shape, np.int16)
@@ -357,7 +358,6 @@ class _LookupHistograms:
             self.stronger = xp.empty(shape, bool)
         else:
             self.magnitude = xp.empty(shape, np.float32)
-            self.magnitude_table = self.magnitude_table.astype(np.float32)
 
     def __call__(self, images):
         """Magnitude sums of a ``uint8`` chunk, (n, cells_row, cells_col, orientations)."""
@@ -400,6 +400,39 @@ class _LookupHistograms:
         out += col
         out += _G * _SIDE + _G
         return out
+
+
+@functools.lru_cache(maxsize=8)
+def _lookup_tables(orientations, module, color):
+    """The tables of :func:`_gradient_tables` as :class:`_LookupHistograms` reads them:
+    ``float32`` magnitudes for gray images, the exact ``float64`` ones for color."""
+    bins, magnitude = _gradient_tables(orientations, module)
+    return bins, magnitude if color else magnitude.astype(np.float32)
+
+
+#: Per thread, the last few CPU plans (buffers of at most ``_CHUNK_PIXELS["numpy"]`` pixels,
+#: about 1.5 MB each): a service transforming one image per request reuses its plan
+#: instead of allocating and filling the buffers every time. Threads never share one.
+_PLANS = threading.local()
+_PLANS_PER_THREAD = 4
+
+
+def _lookup_histograms(xp, step, image_shape, cell, cells, orientations):
+    """A :class:`_LookupHistograms` for these sizes: this thread's cached one on the CPU,
+    a new one on the GPU (whose chunks are large enough to amortize it)."""
+    if xp is not np:
+        return _LookupHistograms(xp, step, image_shape, cell, cells, orientations)
+    plans = getattr(_PLANS, "plans", None)
+    if plans is None:
+        plans = _PLANS.plans = {}
+    key = (step, tuple(image_shape), cell, cells, orientations)
+    plan = plans.pop(key, None)
+    if plan is None:
+        plan = _LookupHistograms(xp, step, image_shape, cell, cells, orientations)
+        while len(plans) >= _PLANS_PER_THREAD:
+            plans.pop(next(iter(plans)))  # the least recently used
+    plans[key] = plan
+    return plan
 
 
 def _take(table, index, out):

@@ -64,8 +64,13 @@ def _is_document(data):
 
 
 # ------------------------------------------------------------------------ decoding
-def probe_image(data, max_pixels, where="image"):
-    """Read the header of ``data``: ``(format, (width, height), mode)``, limits checked.
+def open_image(data, max_pixels, where="image"):
+    """Open ``data`` with the allowed parsers and check its header: no pixel is decoded yet.
+
+    Returns
+    -------
+    PIL.Image.Image
+        The lazily opened image (its format, size and mode are known); close it after use.
 
     Raises
     ------
@@ -78,8 +83,7 @@ def probe_image(data, max_pixels, where="image"):
     if not data:
         raise bad_request("empty_image", f"{where} is empty: expected {_EXPECTED}, got 0 bytes")
     try:
-        with Image.open(io.BytesIO(data), formats=FORMATS) as im:  # no other parser sees request bytes
-            fmt, size, mode = im.format, im.size, im.mode
+        im = Image.open(io.BytesIO(data), formats=FORMATS)  # no other parser sees request bytes
     except Image.DecompressionBombError as exc:
         raise too_large("too_many_pixels", f"{where}: expected at most {max_pixels} pixels, got an image "
                                            f"header claiming more than Pillow ever decodes ({exc})") from exc
@@ -92,13 +96,15 @@ def probe_image(data, max_pixels, where="image"):
     except Exception as exc:  # Pillow raises many types on a corrupt header
         raise bad_request("invalid_image", f"{where}: expected {_EXPECTED}, got a corrupt or truncated header "
                                            f"({describe_bytes(data)}; {type(exc).__name__}: {exc})") from exc
+    fmt, (w, h) = im.format, im.size
     if fmt not in _OPENED:
+        im.close()
         raise unsupported("unsupported_image_format", f"{where}: expected {_EXPECTED}, got an image in {fmt} format")
-    w, h = size
     if w * h > max_pixels:
+        im.close()
         raise too_large("too_many_pixels", f"{where}: expected at most {max_pixels} pixels, got a {fmt} image "
                                            f"of {w}x{h} = {w * h} pixels (CVPIPE_MAX_PIXELS)")
-    return fmt, size, mode
+    return im
 
 
 def decode_image(data, model, max_pixels, where="image"):
@@ -118,23 +124,21 @@ def decode_image(data, model, max_pixels, where="image"):
     Raises
     ------
     ApiError
-        400, 413 or 415, see :func:`probe_image`; 400 for data that fails while decoding
+        400, 413 or 415, see :func:`open_image`; 400 for data that fails while decoding
         (truncated, corrupt).
     """
-    from PIL import Image
-
     from pipeline._folder import image_to_array
 
-    fmt, (w, h), _ = probe_image(data, max_pixels, where)
     height, width = model.input_shape_
-    try:
-        with Image.open(io.BytesIO(data), formats=FORMATS) as im:  # only the allowed parsers, here too
+    with open_image(data, max_pixels, where) as im:  # the header is checked before any pixel is decoded
+        fmt, (w, h) = im.format, im.size
+        try:
             return image_to_array(im, model.color_mode_, (width, height))
-    except MemoryError as exc:
-        raise too_large("too_many_pixels", f"{where}: a {fmt} image of {w}x{h} is too large to decode") from exc
-    except Exception as exc:  # truncated or corrupt pixel data shows only now
-        raise bad_request("invalid_image", f"{where}: expected a complete {fmt} image, got one that fails to "
-                                           f"decode ({type(exc).__name__}: {exc})") from exc
+        except MemoryError as exc:
+            raise too_large("too_many_pixels", f"{where}: a {fmt} image of {w}x{h} is too large to decode") from exc
+        except Exception as exc:  # truncated or corrupt pixel data shows only now
+            raise bad_request("invalid_image", f"{where}: expected a complete {fmt} image, got one that fails "
+                                               f"to decode ({type(exc).__name__}: {exc})") from exc
 
 
 # ------------------------------------------------------------------ request bodies

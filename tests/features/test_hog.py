@@ -212,3 +212,26 @@ def test_gpu_equals_cpu(rng, kind):
     gpu = HOG(device="gpu", **params).fit_transform(images)
     assert isinstance(gpu, np.ndarray) and gpu.dtype == np.float32
     np.testing.assert_allclose(gpu, cpu, rtol=0, atol=1e-6)
+
+
+def test_a_thread_reuses_its_cpu_plan_and_threads_never_share_one(rng):
+    """One image per call (a service request): the buffers are built once per thread and
+    size; the results equal a fresh plan's, and another thread gets a plan of its own."""
+    import threading
+
+    images = _images(rng, (28, 28), False, n=3)
+    hog = HOG(pixels_per_cell=(7, 7), device="cpu").fit(images)
+    expected = [hog.transform(images[i:i + 1]) for i in range(3)]
+    args = (np, 1, (28, 28), (7, 7), (4, 4), 9)
+    plan = hog_module._lookup_histograms(*args)
+    assert hog_module._lookup_histograms(*args) is plan
+    for i in range(3):
+        np.testing.assert_array_equal(hog.transform(images[i:i + 1]), expected[i])
+    other = []
+    worker = threading.Thread(target=lambda: other.append(hog_module._lookup_histograms(*args)))
+    worker.start()
+    worker.join()
+    assert other[0] is not plan
+    for n in range(2, 2 + hog_module._PLANS_PER_THREAD):  # other sizes push the oldest plan out
+        hog_module._lookup_histograms(np, n, (28, 28), (7, 7), (4, 4), 9)
+    assert hog_module._lookup_histograms(*args) is not plan
