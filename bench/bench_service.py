@@ -1,7 +1,8 @@
 """The prediction service under gunicorn: /predict against a bare hello endpoint, in one run.
 
     python bench/bench_service.py [--duration 30] [--concurrency 8,32] [--workers 2]
-                                  [--threads 4] [--worker-class gthread] [--client auto|wrk|python]
+                                  [--threads 2] [--worker-class balanced] [--client auto|wrk|python]
+                                  [--body multipart|raw]
 
 A HOG (7x7 cells) + softmax model on 28x28 grayscale input (trained on 20,000
 Fashion-MNIST training images; scikit-learn's digits resized to 28x28 when
@@ -37,7 +38,7 @@ import numpy as np
 from _common import machine_line, verdict
 from PIL import Image
 
-from service.server import start, stop
+from service.server import DEFAULT_THREADS, WORKER_CLASSES, start, stop
 
 BENCH_DIR = Path(__file__).resolve().parent
 N_BATCH = 64
@@ -222,8 +223,10 @@ def main(argv=None):
     parser.add_argument("--duration", type=int, default=30, help="seconds per load run")
     parser.add_argument("--concurrency", default="8,32", help="comma-separated connection counts")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"])
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+    parser.add_argument("--body", default="multipart", choices=["multipart", "raw"],
+                        help="how /predict gets its image: a multipart form (field 'image') or a raw image/png body")
+    parser.add_argument("--worker-class", default="balanced", choices=sorted(WORKER_CLASSES))
     parser.add_argument("--client", default="auto", choices=["auto", "wrk", "python"])
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unrecorded load on each endpoint first")
     args = parser.parse_args(argv)
@@ -244,8 +247,9 @@ def main(argv=None):
                   f"service.gunicorn_conf, no preload; client: "
                   f"{'wrk (1 thread, keep-alive)' if use_wrk else 'Python threads (http.client keep-alive)'}, "
                   f"{args.duration} s per run")
-            body, ctype = multipart([png_bytes(images[0])])
-            print(f"/predict body: multipart, one 28x28 PNG ({len(body)} bytes), top_k=5\n")
+            png = png_bytes(images[0])
+            body, ctype = multipart([png]) if args.body == "multipart" else (png, "image/png")
+            print(f"/predict body: {args.body}, one 28x28 PNG ({len(png)} bytes; body {len(body)} bytes), top_k=5\n")
             print(f"{'endpoint':<10}{'conc':>6}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}"
                   f"{'errors':>8}{'requests':>10}")
             results = {}

@@ -34,8 +34,8 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUM
 
 bind = _env("CVPIPE_BIND", "127.0.0.1:8000")
 workers = int(_env("CVPIPE_WORKERS", "2"))
-worker_class = _env("CVPIPE_WORKER_CLASS", "gthread")
-threads = int(_env("CVPIPE_THREADS", "4"))
+worker_class = _env("CVPIPE_WORKER_CLASS", "service.gunicorn_worker.BalancedThreadWorker")
+threads = int(_env("CVPIPE_THREADS", "2"))
 preload_app = False
 
 # A worker that has not notified the master for `timeout` s is killed and replaced;

@@ -33,12 +33,16 @@ __all__ = ["free_port", "gunicorn_command", "serve", "start", "stop", "wait_unti
 
 CONFIG = str(Path(__file__).resolve().with_name("gunicorn_conf.py"))
 APP = "service.wsgi:app"
-WORKER_CLASSES = ("gthread", "sync")
+#: Threads per worker; see :mod:`service.gunicorn_conf` for why so few.
+DEFAULT_THREADS = 2
+#: ``worker_class`` names -> gunicorn's setting. "balanced" (the default) is gunicorn's
+#: gthread worker accepting connections only with a thread free (:mod:`service.gunicorn_worker`).
+WORKER_CLASSES = {"balanced": "service.gunicorn_worker.BalancedThreadWorker", "gthread": "gthread", "sync": "sync"}
 _SOURCE_ROOT = Path(__file__).resolve().parents[1]
 
 
-def gunicorn_command(models_dir=None, host="127.0.0.1", port=8000, workers=2, *, threads=4,
-                     worker_class="gthread", timeout=30, graceful_timeout=30, keepalive=5,
+def gunicorn_command(models_dir=None, host="127.0.0.1", port=8000, workers=2, *, threads=DEFAULT_THREADS,
+                     worker_class="balanced", timeout=30, graceful_timeout=30, keepalive=5,
                      max_requests=0, access_log=None, default_model=None, api_token=None,
                      max_bytes=None, max_pixels=None, app=APP, pythonpath=None, env=None):
     """``(argv, env)`` that run the service under gunicorn.
@@ -53,7 +57,10 @@ def gunicorn_command(models_dir=None, host="127.0.0.1", port=8000, workers=2, *,
         Worker processes (one per core is the rule of thumb for CPU-bound predictions).
     threads : int
         Threads per ``gthread`` worker (ignored by ``sync``).
-    worker_class : {"gthread", "sync"}
+    worker_class : {"balanced", "gthread", "sync"}
+        "balanced" (gunicorn's ``gthread`` worker, accepting new connections only while
+        it has a thread free, so keep-alive connections spread over the workers), the
+        stock "gthread", or "sync" (one request at a time, no keep-alive).
     timeout, graceful_timeout, keepalive : int
         Seconds: silent worker is killed / grace on stop and reload / idle keep-alive.
     max_requests : int
@@ -71,14 +78,14 @@ def gunicorn_command(models_dir=None, host="127.0.0.1", port=8000, workers=2, *,
         Base environment (default: this process's).
     """
     if worker_class not in WORKER_CLASSES:
-        raise ValueError(f"worker_class must be one of {WORKER_CLASSES}, got {worker_class!r}")
+        raise ValueError(f"worker_class must be one of {sorted(WORKER_CLASSES)}, got {worker_class!r}")
     if int(workers) < 1 or int(threads) < 1:
         raise ValueError(f"workers and threads must be >= 1, got workers={workers!r}, threads={threads!r}")
     if not 0 <= int(port) < 65536:
         raise ValueError(f"port must be in 0..65535, got {port!r}")
     argv = [sys.executable, "-m", "gunicorn", "--config", CONFIG,
             "--bind", _bind(host, port), "--workers", str(int(workers)), "--threads", str(int(threads)),
-            "--worker-class", worker_class, "--timeout", str(int(timeout)),
+            "--worker-class", WORKER_CLASSES[worker_class], "--timeout", str(int(timeout)),
             "--graceful-timeout", str(int(graceful_timeout)), "--keep-alive", str(int(keepalive)),
             "--max-requests", str(int(max_requests))]
     if access_log:
@@ -197,8 +204,8 @@ def main(argv=None):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--worker-class", choices=WORKER_CLASSES, default="gthread")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+    parser.add_argument("--worker-class", choices=sorted(WORKER_CLASSES), default="balanced")
     parser.add_argument("--timeout", type=int, default=30)
     parser.add_argument("--access-log", help="'-' for stdout")
     args = parser.parse_args(argv)
