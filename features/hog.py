@@ -149,7 +149,11 @@ class HOG(ImageTransformer):
         self._check_params(images.shape[1:])
 
     def _transform(self, images):
-        """HOG vectors of a batch, computed chunk by chunk on ``self.device``.
+        """HOG vectors of a batch on ``self.device``.
+
+        Gray ``uint8`` images on the CPU take the compiled one-pass kernel
+        (:meth:`_transform_gray_uint8`); everything else, the array route
+        (:meth:`_transform_arrays`), which is also the kernel's reference in the tests.
 
         Parameters
         ----------
@@ -161,6 +165,13 @@ class HOG(ImageTransformer):
         ndarray of shape (n_samples, n_features_out_), float32
         """
         cell, block, cells = self._check_params(images.shape[1:])
+        if (images.dtype == np.uint8 and images.ndim == 3 and not self.transform_sqrt
+                and get_array_module(self.device) is np):
+            return self._transform_gray_uint8(images, cell, block, cells)
+        return self._transform_arrays(images, cell, block, cells)
+
+    def _transform_arrays(self, images, cell, block, cells):
+        """Array operations over chunks of the batch, in NumPy or CuPy."""
         xp = get_array_module(self.device)
         n_features = ((cells[0] - block[0] + 1) * (cells[1] - block[1] + 1)
                       * block[0] * block[1] * self.orientations)
@@ -183,6 +194,18 @@ class HOG(ImageTransformer):
                                        out=rows if xp is np else None)
             if xp is not np:
                 rows[...] = to_numpy(blocks.reshape(rows.shape))
+        return out
+
+    def _transform_gray_uint8(self, images, cell, block, cells):
+        """The compiled one-pass kernel (``features._hog_cpu``) for gray ``uint8`` on the CPU."""
+        from features._hog_cpu import METHOD_CODES, hog_gray_uint8  # compiled on first use
+
+        bins, magnitudes = _lookup_tables(self.orientations, "numpy", False)
+        n_features = ((cells[0] - block[0] + 1) * (cells[1] - block[1] + 1)
+                      * block[0] * block[1] * self.orientations)
+        out = np.empty((len(images), n_features), dtype=np.float32)
+        hog_gray_uint8(np.ascontiguousarray(images), bins, magnitudes, cell, cells, block, self.orientations,
+                       METHOD_CODES[self.block_norm], _EPS, out)
         return out
 
 

@@ -235,3 +235,15 @@ def test_a_thread_reuses_its_cpu_plan_and_threads_never_share_one(rng):
     for n in range(2, 2 + hog_module._PLANS_PER_THREAD):  # other sizes push the oldest plan out
         hog_module._lookup_histograms(np, n, (28, 28), (7, 7), (4, 4), 9)
     assert hog_module._lookup_histograms(*args) is not plan
+
+
+@pytest.mark.parametrize("block_norm", BLOCK_NORMS)
+@pytest.mark.parametrize("size, cell, block", [((28, 28), (7, 7), (2, 2)), ((31, 23), (4, 5), (3, 2)),
+                                               ((16, 16), (8, 8), (2, 2)), ((9, 13), (3, 3), (1, 1))])
+def test_compiled_gray_kernel_equals_the_array_route(rng, block_norm, size, cell, block):
+    images = _images(rng, size, False, n=5)
+    images[0] = 0  # flat image: every block normalizes a zero histogram
+    hog = HOG(pixels_per_cell=cell, cells_per_block=block, block_norm=block_norm, device="cpu").fit(images)
+    cells = (size[0] // cell[0], size[1] // cell[1])
+    np.testing.assert_allclose(hog.transform(images), hog._transform_arrays(images, cell, block, cells),
+                               rtol=2e-6, atol=2e-7)
