@@ -135,7 +135,8 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
 
     def _scores(self, X):
         """Class scores of ``X``, shape (n_samples, n_classes), computed on ``device``."""
-        check_is_fitted(self)
+        if not hasattr(self, "W_"):  # scikit-learn's check costs more than scoring a few rows
+            check_is_fitted(self)
         X = check_predict_input(self, X, self.W_.dtype)
         xp = get_array_module(self.device)
         scores = to_device(X, xp) @ to_device(self.W_, xp) + to_device(self.b_, xp)

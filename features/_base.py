@@ -133,7 +133,8 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_features_out_), float32
         """
-        check_is_fitted(self, "image_shape_")
+        if not hasattr(self, "image_shape_"):  # scikit-learn's check costs more than a one-image HOG
+            check_is_fitted(self, "image_shape_")
         images = check_images(X)
         if tuple(images.shape[1:]) != self.image_shape_:
             raise ValueError(

@@ -148,7 +148,7 @@ def image_to_array(im, mode, target):
     resized bilinearly. The one conversion training data and service requests share."""
     from PIL import Image, ImageOps
 
-    im = ImageOps.exif_transpose(im)
+    ImageOps.exif_transpose(im, in_place=True)  # in place: no copy of an image without orientation
     if im.mode.startswith("I;16"):
         im = Image.fromarray(np.rint(np.asarray(im, dtype=np.float64) / 257).astype(np.uint8))
     elif im.mode == "P":

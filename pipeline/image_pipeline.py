@@ -286,7 +286,8 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         ValueError
             With the expected size and color mode and what arrived.
         """
-        check_is_fitted(self, "classifier_")
+        if not hasattr(self, "classifier_"):  # scikit-learn's check costs more than a one-image request
+            check_is_fitted(self, "classifier_")
         expected = (-1, *self.input_shape_) + ((3,) if self.color_mode_ == "RGB" else ())
         if np.ndim(X) == len(expected) - 1 and tuple(np.shape(X)) == expected[1:]:
             raise ValueError(f"expected a batch of images of shape {expected}, got one image of shape "

@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from pipeline.artifacts import ARRAYS, MANIFEST, ArtifactError, load, read_manifest
 
 logger = logging.getLogger("service")
@@ -245,6 +247,7 @@ class ModelRegistry:
                 sha, fingerprint = after, _fingerprint(path)  # replaced while we read it: again
             else:
                 raise ArtifactError(f"{path / MANIFEST}: changed 3 times while it was being loaded")
+            _warm_up(model)
         except ArtifactError as exc:
             return self._failed(entry, name, path, fingerprint, self._relative(exc))
         except Exception as exc:  # a bug or an unexpected file: report it, keep serving others
@@ -269,6 +272,14 @@ class ModelRegistry:
     def _relative(self, exc):
         """The message of ``exc`` with the models folder left out of paths."""
         return str(exc).replace(str(self.folder) + os.sep, "")
+
+
+def _warm_up(model):
+    """Predict one blank image, so that compiled kernels (Numba's, loaded from its cache or
+    compiled) are ready before the model serves its first request, and a model that cannot
+    predict at all fails here, with the other load errors."""
+    shape = (1, *model.input_shape_) + ((3,) if model.color_mode_ == "RGB" else ())
+    model.predict(np.zeros(shape, np.uint8))
 
 
 def _manifest_or_none(path):

@@ -449,3 +449,22 @@ def test_available_datasets(roots, small_mnist, rng):
     assert listing["fashion-mnist"]["path"] is None and len(listing["fashion-mnist"]["searched"]) == 3
     assert listing["digits"]["n_images"] == {"train": 1437, "test": 360}
     assert list_local_datasets() == available_datasets()
+
+
+@pytest.mark.parametrize("orientation, turns", [(1, 0), (6, 1), (3, 2), (8, 3)])
+def test_image_to_array_applies_the_exif_orientation(orientation, turns):
+    """A picture stored turned, with the EXIF orientation that says so, comes out upright."""
+    import io
+
+    from PIL import Image
+
+    from pipeline._folder import image_to_array
+
+    upright = np.zeros((16, 8), np.uint8)
+    upright[:4] = 255
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright, turns))).save(buf, format="PNG", exif=exif)
+    with Image.open(io.BytesIO(buf.getvalue())) as im:
+        np.testing.assert_array_equal(image_to_array(im, "L", (8, 16)), upright)
