@@ -11,7 +11,8 @@ Fashion-MNIST is missing) is served by one gunicorn configuration (the service's
 After a few seconds of unrecorded warm-up load, a load generator on 127.0.0.1 (Debian's ``wrk`` with a Lua script posting a
 multipart image, else a Python client with keep-alive ``http.client`` connections in
 threads) drives each endpoint for ``--duration`` s at each concurrency and prints
-requests/s, p50 and p99 latency and errors, and /predict's share of hello's rate.
+requests/s, p50 and p99 latency and errors, how the client's connections were spread
+over the workers halfway through (from /proc), and /predict's share of hello's rate.
 Then one request with 64 images against 64 one-image requests (sequential, one
 keep-alive connection): per-image throughput.
 
@@ -38,7 +39,7 @@ import numpy as np
 from _common import machine_line, verdict
 from PIL import Image
 
-from service.server import DEFAULT_THREADS, WORKER_CLASSES, start, stop
+from service.server import DEFAULT_THREADS, WORKER_CLASSES, connections_per_worker, start, stop
 
 BENCH_DIR = Path(__file__).resolve().parent
 N_BATCH = 64
@@ -215,7 +216,7 @@ def batch_vs_single(base_url, images, repeat=5):
 # ------------------------------------------------------------------ report
 def _row(name, c, s):
     return (f"{name:<10}{c:>6}{s['rps']:>11,.0f}{s['p50_ms']:>10.2f}{s['p99_ms']:>10.2f}"
-            f"{s['max_ms']:>10.1f}{s['errors']:>8}{s['requests']:>10,}")
+            f"{s['max_ms']:>10.1f}{s['errors']:>8}{s['requests']:>10,}  {s.get('spread', '?'):>8}")
 
 
 def main(argv=None):
@@ -251,7 +252,7 @@ def main(argv=None):
             body, ctype = multipart([png]) if args.body == "multipart" else (png, "image/png")
             print(f"/predict body: {args.body}, one 28x28 PNG ({len(png)} bytes; body {len(body)} bytes), top_k=5\n")
             print(f"{'endpoint':<10}{'conc':>6}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}"
-                  f"{'errors':>8}{'requests':>10}")
+                  f"{'errors':>8}{'requests':>10}  {'conns/worker':>8}")
             results = {}
             for path, b, ct in [("/hello", None, None), ("/predict?top_k=5", body, ctype)]:
                 if args.warmup:  # both workers loaded, kernels compiled, caches warm
@@ -259,7 +260,15 @@ def main(argv=None):
             for c in levels:
                 for name, path, b, ct in [("hello", "/hello", None, None),
                                           ("predict", "/predict?top_k=5", body, ctype)]:
-                    results[name, c] = s = load(server.base_url + path, c, args.duration, b, ct, tmp)
+                    spread = {}  # connections per worker, read from /proc halfway through the run
+                    timer = threading.Timer(args.duration / 2, lambda: spread.update(
+                        connections_per_worker(server.pid, int(server.base_url.rsplit(":", 1)[1]))))
+                    timer.start()
+                    try:
+                        results[name, c] = s = load(server.base_url + path, c, args.duration, b, ct, tmp)
+                    finally:
+                        timer.cancel()
+                    s["spread"] = "/".join(str(n) for n in sorted(spread.values(), reverse=True)) or "?"
                     print(_row(name, c, s), flush=True)
             t_single, t_batch, batch_bytes = batch_vs_single(server.base_url, images)
         finally:

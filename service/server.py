@@ -29,7 +29,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-__all__ = ["free_port", "gunicorn_command", "serve", "start", "stop", "wait_until_ready"]
+__all__ = ["connections_per_worker", "free_port", "gunicorn_command", "serve", "start", "stop",
+           "wait_until_ready", "worker_pids"]
 
 CONFIG = str(Path(__file__).resolve().with_name("gunicorn_conf.py"))
 APP = "service.wsgi:app"
@@ -195,6 +196,54 @@ def _url_host(host):
     if host in ("::", "[::]"):
         return "[::1]"
     return _bind(host, 0).rsplit(":", 1)[0]
+
+
+def worker_pids(master):
+    """PIDs of the live children of the gunicorn ``master`` (read from /proc: Linux only)."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == master and state != "Z":
+            pids.add(int(entry))
+    return pids
+
+
+def connections_per_worker(master, port):
+    """``{worker pid: established TCP connections on local port}`` (from /proc: Linux only).
+
+    Shows how clients' keep-alive connections are spread over the workers.
+    """
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # 01: ESTABLISHED
+                inodes.add(fields[9])
+    counts = {}
+    for pid in worker_pids(master):
+        count = 0
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            count += target.startswith("socket:[") and target[8:-1] in inodes
+        counts[pid] = count
+    return counts
 
 
 def main(argv=None):

@@ -22,7 +22,9 @@ from PIL import Image
 
 from pipeline.datasets import load_dataset
 from pipeline.workflows import train
-from service.server import free_port, gunicorn_command, start, stop, wait_until_ready
+from service.server import (connections_per_worker, free_port, gunicorn_command, start, stop,
+                            wait_until_ready)
+from service.server import worker_pids as _workers
 from tests.conftest import require
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="gunicorn and /proc: Linux only")
@@ -94,22 +96,6 @@ def _multipart(*files):
     body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
                     f"Content-Type: {ctype}\r\n\r\n".encode() + data + b"\r\n" for name, ctype, data in files)
     return body + f"--{boundary}--\r\n".encode(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-
-
-def _workers(master):
-    """PIDs of the live children of ``master`` (from /proc; zombies left out)."""
-    pids = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if int(ppid) == master and state != "Z":
-            pids.add(int(entry))
-    return pids
 
 
 def _two_workers(master, without=()):
@@ -304,28 +290,6 @@ def test_master_never_loads_numpy(server):
     assert "numpy" in Path(f"/proc/{worker}/maps").read_text()
 
 
-def _established_connections(pid, port):
-    """How many ESTABLISHED TCP connections on local ``port`` process ``pid`` holds (from /proc)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
-                inodes.add(fields[9])
-    count = 0
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        count += target.startswith("socket:[") and target[8:-1] in inodes
-    return count
-
-
 def _workers_serving(master, log_path):
     """The worker PIDs of ``master`` when both have built the app (their "serving" log line)."""
     workers, log = _two_workers(master), Path(log_path).read_text()
@@ -361,8 +325,7 @@ def test_keep_alive_connections_spread_over_the_workers(server, digits_png):
         try:
             if hold_until_counted:
                 return _wait_for(lambda: (lambda c: c if sum(c.values()) == n_clients else None)(
-                    {pid: _established_connections(pid, port) for pid in _workers(server.pid)}), 30,
-                    "all connections")
+                    connections_per_worker(server.pid, port)), 30, "all connections")
         finally:
             hold.set()
             for t in threads:
