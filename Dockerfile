@@ -36,7 +36,7 @@ ENV CVPIPE_MODELS=/models \
     CVPIPE_DATA=/data \
     CVPIPE_BIND=0.0.0.0:8000 \
     CVPIPE_WORKERS=2 \
-    CVPIPE_THREADS=4 \
+    CVPIPE_THREADS=2 \
     NUMBA_CACHE_DIR=/tmp/numba-cache \
     MPLCONFIGDIR=/tmp/matplotlib
 

@@ -95,8 +95,8 @@ def bench_net(data, peers):
     from sklearn.neural_network import MLPClassifier
 
     _compare("TwoLayerNet() (100 hidden)", TwoLayerNet(random_state=0),
-             "MLPClassifier((256,), adam, batch 64, 20 epochs)",
-             MLPClassifier((256,), batch_size=64, max_iter=20, random_state=0), 0.883, data, peers)
+             "MLPClassifier((100,), adam, batch 64, 20 epochs)",
+             MLPClassifier((100,), batch_size=64, max_iter=20, random_state=0), 0.883, data, peers)
 
 
 BENCHES = {"knn": bench_knn, "softmax": bench_softmax, "svm": bench_svm, "net": bench_net}

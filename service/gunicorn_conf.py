@@ -9,9 +9,15 @@ override both (that is how :func:`service.server.serve` passes its arguments).
 
 Why these defaults:
 
-- ``gthread`` workers: a slow client (a phone uploading a photo) occupies one thread
-  instead of a whole worker, and keep-alive connections are served; predictions are
-  short and CPU-bound, so a few threads per worker are enough.
+- ``gthread`` workers, in cvpipe's balanced form (:mod:`service.gunicorn_worker`): a
+  slow client occupies one thread instead of a whole worker, keep-alive connections are
+  served, and a worker takes new connections only when idle, so clients that open
+  their connections at once spread over the workers instead of piling onto one.
+- Two threads per worker: predictions are short and CPU-bound and hold the GIL most of
+  the time. Measured with ``bench/bench_service.py`` on 2 cores, 2 workers, 32
+  connections: 4 threads gave 392 /predict requests/s where 2 threads gave 1,839 (the
+  threads spend their time handing the GIL around); 1 thread was a little slower than 2.
+  Raise ``CVPIPE_THREADS`` for many slow clients, or put a buffering proxy in front.
 - ``preload_app = False``: each worker imports ``service.wsgi`` and loads the models
   itself, *after* the fork; the master never imports numpy. Numba's parallel kernels and OpenMP/OpenBLAS start thread
   pools that do not survive ``fork()``; loading in the master would hand every worker a
