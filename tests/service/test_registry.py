@@ -225,3 +225,16 @@ def test_app_reloads_on_requests_with_an_interval(models_dir, make_app):
     while client.get("/v1/models/later").status_code != 200 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert client.get("/v1/models/later").get_json()["status"] == "ready"
+
+
+def test_a_model_that_loads_but_cannot_predict_is_reported_while_the_others_serve(models_dir):
+    """Every load ends with a prediction on one blank image: a manifest whose input size
+    disagrees with the fitted extractor loads, but fails there, and is reported."""
+    shutil.copytree(models_dir / "default", models_dir / "mismatched")
+    _edit_manifest(models_dir / "mismatched", lambda doc: doc["input"].update(size=[9, 9]))
+    registry = ModelRegistry(models_dir)
+    registry.reload()
+    mismatched = registry.get("mismatched")
+    assert mismatched.status == "error" and mismatched.model is None
+    assert "(8, 8)" in mismatched.error and "(9, 9)" in mismatched.error, mismatched.error
+    assert registry.get("default").status == "ready"
