@@ -1,6 +1,6 @@
 """The prediction service under gunicorn: /predict against a bare hello endpoint, in one run.
 
-    python bench/bench_service.py [--duration 30] [--concurrency 8,32] [--workers 2]
+    python bench/bench_service.py [--duration 10] [--rounds 3] [--concurrency 8,32] [--workers 2]
                                   [--threads 2] [--worker-class balanced] [--client auto|wrk|python]
                                   [--body multipart|raw]
 
@@ -10,9 +10,11 @@ Fashion-MNIST is missing) is served by one gunicorn configuration (the service's
 ``service.gunicorn_conf``), with ``GET /hello`` added by ``bench/_service_wsgi.py``.
 After a few seconds of unrecorded warm-up load, a load generator on 127.0.0.1 (Debian's ``wrk`` with a Lua script posting a
 multipart image, else a Python client with keep-alive ``http.client`` connections in
-threads) drives each endpoint for ``--duration`` s at each concurrency and prints
-requests/s, p50 and p99 latency and errors, how the client's connections were spread
-over the workers halfway through (from /proc), and /predict's share of hello's rate.
+threads) drives hello and /predict in turn, ``--rounds`` times for ``--duration`` s each at
+each concurrency (alternating, so that the shared machine's drift hits both), and prints
+for every run and for all rounds together requests/s, p50 and p99 latency and errors,
+how the client's connections were spread over the workers halfway through (from /proc),
+and /predict's share of hello's rate.
 Then one request with 64 images against 64 one-image requests (sequential, one
 keep-alive connection): per-image throughput.
 
@@ -214,14 +216,39 @@ def batch_vs_single(base_url, images, repeat=5):
 
 
 # ------------------------------------------------------------------ report
+def _measured_run(load, server, path, concurrency, duration, body, ctype, workdir):
+    """One load run, with how the connections were spread over the workers halfway through."""
+    spread = {}
+    port = int(server.base_url.rsplit(":", 1)[1])
+    timer = threading.Timer(duration / 2, lambda: spread.update(connections_per_worker(server.pid, port)))
+    timer.start()
+    try:
+        s = load(server.base_url + path, concurrency, duration, body, ctype, workdir)
+    finally:
+        timer.cancel()
+    s["spread"] = "/".join(str(n) for n in sorted(spread.values(), reverse=True)) or "?"
+    return s
+
+
+def _pooled(runs):
+    """One row for several runs of one endpoint and concurrency."""
+    requests, seconds = sum(s["requests"] for s in runs), sum(s["seconds"] for s in runs)
+    return {"requests": requests, "seconds": seconds, "rps": requests / seconds,
+            "p50_ms": statistics.median(s["p50_ms"] for s in runs), "p99_ms": max(s["p99_ms"] for s in runs),
+            "max_ms": max(s["max_ms"] for s in runs), "errors": sum(s["errors"] for s in runs),
+            "spread": " ".join(s["spread"] for s in runs)}
+
+
 def _row(name, c, s):
-    return (f"{name:<10}{c:>6}{s['rps']:>11,.0f}{s['p50_ms']:>10.2f}{s['p99_ms']:>10.2f}"
+    return (f"{name:<11}{c:>5}{s['rps']:>11,.0f}{s['p50_ms']:>10.2f}{s['p99_ms']:>10.2f}"
             f"{s['max_ms']:>10.1f}{s['errors']:>8}{s['requests']:>10,}  {s.get('spread', '?'):>8}")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=30, help="seconds per load run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load run")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating hello/predict runs per concurrency (the machine's speed drifts)")
     parser.add_argument("--concurrency", default="8,32", help="comma-separated connection counts")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS)
@@ -247,29 +274,28 @@ def main(argv=None):
             print(f"gunicorn: {args.workers} {args.worker_class} workers x {args.threads} threads, "
                   f"service.gunicorn_conf, no preload; client: "
                   f"{'wrk (1 thread, keep-alive)' if use_wrk else 'Python threads (http.client keep-alive)'}, "
-                  f"{args.duration} s per run")
+                  f"{args.rounds} alternating rounds of {args.duration} s per endpoint and concurrency")
             png = png_bytes(images[0])
             body, ctype = multipart([png]) if args.body == "multipart" else (png, "image/png")
             print(f"/predict body: {args.body}, one 28x28 PNG ({len(png)} bytes; body {len(body)} bytes), top_k=5\n")
             print(f"{'endpoint':<10}{'conc':>6}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}"
                   f"{'errors':>8}{'requests':>10}  {'conns/worker':>8}")
-            results = {}
+            runs = {}
             for path, b, ct in [("/hello", None, None), ("/predict?top_k=5", body, ctype)]:
                 if args.warmup:  # both workers loaded, kernels compiled, caches warm
                     load(server.base_url + path, max(levels), args.warmup, b, ct, tmp)
             for c in levels:
-                for name, path, b, ct in [("hello", "/hello", None, None),
-                                          ("predict", "/predict?top_k=5", body, ctype)]:
-                    spread = {}  # connections per worker, read from /proc halfway through the run
-                    timer = threading.Timer(args.duration / 2, lambda: spread.update(
-                        connections_per_worker(server.pid, int(server.base_url.rsplit(":", 1)[1]))))
-                    timer.start()
-                    try:
-                        results[name, c] = s = load(server.base_url + path, c, args.duration, b, ct, tmp)
-                    finally:
-                        timer.cancel()
-                    s["spread"] = "/".join(str(n) for n in sorted(spread.values(), reverse=True)) or "?"
-                    print(_row(name, c, s), flush=True)
+                for r in range(args.rounds):  # hello and predict in turn, so drift hits both alike
+                    for name, path, b, ct in [("hello", "/hello", None, None),
+                                              ("predict", "/predict?top_k=5", body, ctype)]:
+                        s = _measured_run(load, server, path, c, args.duration, b, ct, tmp)
+                        runs.setdefault((name, c), []).append(s)
+                        print(_row(f"{name} {r + 1}", c, s), flush=True)
+            results = {key: _pooled(rs) for key, rs in runs.items()}
+            print(f"\nall {args.rounds} rounds: req/s = all requests / all seconds, p50 the median "
+                  f"of the rounds', p99 and max the worst round's")
+            for (name, c), s in results.items():
+                print(_row(name, c, s))
             t_single, t_batch, batch_bytes = batch_vs_single(server.base_url, images)
         finally:
             stop(server)
@@ -288,8 +314,9 @@ def main(argv=None):
               f"{'met' if p99 <= 20 else 'NOT met'})")
     for c in levels:
         ratio = results["predict", c]["rps"] / results["hello", c]["rps"]
-        print(f"  /predict req/s / hello req/s at concurrency {c}: {ratio:.2f}  "
-              f"(target >= 0.5: {verdict(ratio, 0.5)})")
+        per_round = [p["rps"] / h["rps"] for h, p in zip(runs["hello", c], runs["predict", c])]
+        print(f"  /predict req/s / hello req/s at concurrency {c}: {ratio:.2f}  (target >= 0.5: "
+              f"{verdict(ratio, 0.5)}); by round: {', '.join(f'{x:.2f}' for x in per_round)}")
     speedup = t_single / t_batch
     print(f"  {N_BATCH} one-image requests: {t_single * 1e3:.1f} ms ({N_BATCH / t_single:,.0f} images/s); "
           f"one {N_BATCH}-image request ({batch_bytes:,} bytes): {t_batch * 1e3:.1f} ms "

@@ -4,9 +4,10 @@ The array route in :mod:`features.hog` (:class:`~features.hog._LookupHistograms`
 ``_normalize_blocks``) runs some thirty NumPy calls per chunk: cheap per image on a big
 batch, but most of the 80 microseconds a single 28x28 image costs, which is what a
 service request pays. This kernel does the same arithmetic pixel by pixel: central
-differences, the 511 x 511 lookup tables (bin and ``float32`` magnitude), per-cell sums
-accumulated in ``float64`` in pixel order as ``bincount`` does, then block
-normalization in ``float32``. The array route stays as its reference (the tests hold
+differences, the 511 x 511 bin table, the ``float32`` magnitude (the square root of the
+exact integer ``g_row**2 + g_col**2``, rounded once, as the array route's ``float32``
+magnitude table holds it), per-cell sums accumulated in ``float64`` in pixel order as
+``bincount`` does, then block normalization in ``float32``. The array route stays as its reference (the tests hold
 the two equal to float32 rounding) and serves color images, ``transform_sqrt``, float
 images and CuPy.
 """
@@ -22,7 +23,7 @@ _G = 255
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def hog_gray_uint8(images, bin_table, magnitude_table, cell, cells, block, orientations, method, eps, out):  # pragma: no cover - compiled
+def hog_gray_uint8(images, bin_table, cell, cells, block, orientations, method, eps, out):  # pragma: no cover - compiled
     """HOG vectors of gray ``uint8`` images, written into ``out``.
 
     Parameters
@@ -30,7 +31,6 @@ def hog_gray_uint8(images, bin_table, magnitude_table, cell, cells, block, orien
     images : ndarray of shape (n, height, width), uint8, C-contiguous
     bin_table : ndarray of shape (511 * 511,), signed int
         Orientation bin of each integer gradient (``orientations``: no bin).
-    magnitude_table : ndarray of shape (511 * 511,), float32
     cell, cells, block : tuple of 2 int
         Pixels per cell, cells per image (rows, columns), cells per block.
     orientations : int
@@ -61,7 +61,8 @@ def hog_gray_uint8(images, bin_table, magnitude_table, cell, cells, block, orien
                 index = (g_row + _G) * _SIDE + g_col + _G
                 b = bin_table[index]
                 if b < orientations:
-                    sums[r // cell_r, c // cell_c, b] += magnitude_table[index]
+                    # the square root of an exact integer, rounded once to float32
+                    sums[r // cell_r, c // cell_c, b] += np.sqrt(np.float32(g_row * g_row + g_col * g_col))
         for cr in range(cells_r):
             for cc in range(cells_c):
                 for o in range(orientations):

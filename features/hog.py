@@ -200,11 +200,11 @@ class HOG(ImageTransformer):
         """The compiled one-pass kernel (``features._hog_cpu``) for gray ``uint8`` on the CPU."""
         from features._hog_cpu import METHOD_CODES, hog_gray_uint8  # compiled on first use
 
-        bins, magnitudes = _lookup_tables(self.orientations, "numpy", False)
+        bins, _ = _lookup_tables(self.orientations, "numpy", False)
         n_features = ((cells[0] - block[0] + 1) * (cells[1] - block[1] + 1)
                       * block[0] * block[1] * self.orientations)
         out = np.empty((len(images), n_features), dtype=np.float32)
-        hog_gray_uint8(np.ascontiguousarray(images), bins, magnitudes, cell, cells, block, self.orientations,
+        hog_gray_uint8(np.ascontiguousarray(images), bins, cell, cells, block, self.orientations,
                        METHOD_CODES[self.block_norm], _EPS, out)
         return out
 
