@@ -286,3 +286,17 @@ def test_bad_config_fails_at_start(models_source, make_app, key, value):
 def test_error_bodies_are_json_documents(client):
     text = _post_png(client, b"").get_data(as_text=True)
     assert json.loads(text)["error"]["code"] == "empty_body"
+
+
+def test_predictions_order_ties_and_non_finite_scores():
+    from service.api import _predictions
+
+    names = ["a", "b", "c", "d"]
+    scores = np.array([[0.1, 0.4, 0.4, 0.1], [np.nan, np.inf, -np.inf, 0.5]])
+    first, second = _predictions(scores, 3, names, "decision")
+    assert first["label"] == "b" and first["class_index"] == 1 and first["score"] == 0.4
+    assert [t["class_index"] for t in first["top_k"]] == [1, 2, 0]  # ties: the lower index first
+    assert first["score_kind"] == "decision"
+    assert [t["class_index"] for t in second["top_k"]] == [1, 3, 2]  # +inf first, NaN last
+    assert [t["score"] for t in second["top_k"]] == [None, 0.5, None]
+    assert len(_predictions(scores, 9, names, "decision")[0]["top_k"]) == 4
