@@ -1,6 +1,6 @@
 """HOG of gray ``uint8`` images in one compiled pass per image on the CPU (Numba).
 
-The array route in :mod:`features.hog` (:class:`~features.hog._LookupHistograms`, then
+The array route in :mod:`features.hog` (:class:`~features._hog_histograms._LookupHistograms`, then
 ``_normalize_blocks``) runs some thirty NumPy calls per chunk: cheap per image on a big
 batch, but most of the 80 microseconds a single 28x28 image costs, which is what a
 service request pays. This kernel does the same arithmetic pixel by pixel: central

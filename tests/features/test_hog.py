@@ -9,6 +9,7 @@ from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import features._hog_histograms as histograms_module
 import features.hog as hog_module
 from features.hog import BLOCK_NORMS, HOG, hog_reference
 
@@ -102,8 +103,8 @@ def test_lookup_path_equals_float_path(rng, gray_images, color_images):
     (to float32 rounding: gray images gather float32 magnitudes)."""
     for images, cell in [(gray_images, (7, 7)), (color_images, (5, 6))]:
         cells = (images.shape[1] // cell[0], images.shape[2] // cell[1])
-        lookup = hog_module._LookupHistograms(np, len(images), images.shape[1:], cell, cells, 9)
-        direct = hog_module._float_histograms(images, cell, cells, 9, transform_sqrt=False)
+        lookup = histograms_module._LookupHistograms(np, len(images), images.shape[1:], cell, cells, 9)
+        direct = histograms_module._float_histograms(images, cell, cells, 9, transform_sqrt=False)
         np.testing.assert_allclose(lookup(images), direct, rtol=1e-6, atol=0)
 
 
@@ -215,26 +216,29 @@ def test_gpu_equals_cpu(rng, kind):
 
 
 def test_a_thread_reuses_its_cpu_plan_and_threads_never_share_one(rng):
-    """One image per call (a service request): the buffers are built once per thread and
-    size; the results equal a fresh plan's, and another thread gets a plan of its own."""
+    """One image per call (a service request with a color model: gray ones take the
+    compiled kernel): the buffers are built once per thread and size, reusing them gives
+    what a fresh plan gives, and another thread gets a plan of its own."""
     import threading
 
-    images = _images(rng, (28, 28), False, n=3)
+    images = _images(rng, (28, 28), True, n=3)
     hog = HOG(pixels_per_cell=(7, 7), device="cpu").fit(images)
-    expected = [hog.transform(images[i:i + 1]) for i in range(3)]
-    args = (np, 1, (28, 28), (7, 7), (4, 4), 9)
-    plan = hog_module._lookup_histograms(*args)
-    assert hog_module._lookup_histograms(*args) is plan
+    args = (np, 1, (28, 28, 3), (7, 7), (4, 4), 9)
+    fresh = [histograms_module._LookupHistograms(*args)(images[i:i + 1]) for i in range(3)]
+    plan = histograms_module._lookup_histograms(*args)
+    assert histograms_module._lookup_histograms(*args) is plan
     for i in range(3):
-        np.testing.assert_array_equal(hog.transform(images[i:i + 1]), expected[i])
+        hog.transform(images[i:i + 1])
+        assert histograms_module._lookup_histograms(*args) is plan  # the transform used and kept it
+        np.testing.assert_array_equal(plan(images[i:i + 1]), fresh[i])
     other = []
-    worker = threading.Thread(target=lambda: other.append(hog_module._lookup_histograms(*args)))
+    worker = threading.Thread(target=lambda: other.append(histograms_module._lookup_histograms(*args)))
     worker.start()
     worker.join()
     assert other[0] is not plan
-    for n in range(2, 2 + hog_module._PLANS_PER_THREAD):  # other sizes push the oldest plan out
-        hog_module._lookup_histograms(np, n, (28, 28), (7, 7), (4, 4), 9)
-    assert hog_module._lookup_histograms(*args) is not plan
+    for n in range(2, 2 + histograms_module._PLANS_PER_THREAD):  # other sizes push the oldest plan out
+        histograms_module._lookup_histograms(np, n, (28, 28, 3), (7, 7), (4, 4), 9)
+    assert histograms_module._lookup_histograms(*args) is not plan
 
 
 @pytest.mark.parametrize("block_norm", BLOCK_NORMS)
