@@ -34,6 +34,6 @@ def check_predict_input(estimator, X, dtype):
 
 def _ready(estimator, X, accepted):
     return bool(type(X) is np.ndarray and X.ndim == 2 and X.shape[0] > 0
-            and X.shape[1] == getattr(estimator, "n_features_in_", None)
-            and any(X.dtype == d for d in accepted) and not hasattr(estimator, "feature_names_in_")
-            and np.isfinite(X.sum()))  # an overflowing sum of finite values takes the full check
+                and X.shape[1] == getattr(estimator, "n_features_in_", None)
+                and any(X.dtype == d for d in accepted) and not hasattr(estimator, "feature_names_in_")
+                and np.isfinite(X.sum()))  # an overflowing sum of finite values takes the full check

@@ -16,10 +16,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from features._hog_histograms import _G, _SIDE  # the bin table's layout
+
 #: ``block_norm`` names -> the kernel's method codes.
 METHOD_CODES = {"L1": 0, "L1-sqrt": 1, "L2": 2, "L2-Hys": 3}
-_SIDE = 511  # table row length: gradients run over -255..255
-_G = 255
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")

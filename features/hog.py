@@ -40,7 +40,7 @@ import numpy as np
 
 from compute.backend import array_module_of, get_array_module, to_numpy
 from features._base import ImageTransformer
-from features._hog_histograms import _float_histograms, _lookup_histograms, _lookup_tables
+from features._hog_histograms import _float_histograms, _gradient_tables, _lookup_histograms
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ class HOG(ImageTransformer):
         """The compiled one-pass kernel (``features._hog_cpu``) for gray ``uint8`` on the CPU."""
         from features._hog_cpu import METHOD_CODES, hog_gray_uint8  # compiled on first use
 
-        bins, _ = _lookup_tables(self.orientations, "numpy", False)
+        bins, _ = _gradient_tables(self.orientations)  # the kernel computes magnitudes itself
         n_features = ((cells[0] - block[0] + 1) * (cells[1] - block[1] + 1)
                       * block[0] * block[1] * self.orientations)
         out = np.empty((len(images), n_features), dtype=np.float32)

@@ -184,19 +184,16 @@ def _from_form(request):
     simple = parse_simple_multipart(request.get_data(cache=True), request.mimetype_params.get("boundary"))
     if simple is not None:
         files, params, other_files = simple
-        if not files:
-            got = sorted(set(params) | other_files) or "no fields"
-            raise bad_request("missing_image", f"expected one or more files in the form field {FIELD!r}, got {got}")
-        return files, params
-    # Anything the short parser does not take (quoted-pair or encoded names, a preamble,
-    # large text fields, a malformed body) goes through werkzeug's parser, which reads
-    # the body cached above.
-    files = request.files.getlist(FIELD)
+    else:
+        # Anything the short parser does not take (quoted-pair or encoded names, a preamble,
+        # large text fields, a malformed body) goes through werkzeug's parser, which reads
+        # the body cached above.
+        files = [f.read() for f in request.files.getlist(FIELD)]
+        params, other_files = dict(request.form.items()), set(request.files) - {FIELD}
     if not files:
-        got = sorted(set(request.files) | set(request.form)) or "no fields"
+        got = sorted(set(params) | other_files) or "no fields"
         raise bad_request("missing_image", f"expected one or more files in the form field {FIELD!r}, got {got}")
-    params = {k: v for k, v in request.form.items()}
-    return [f.read() for f in files], params
+    return files, params
 
 
 _DISPOSITION = re.compile(rb'form-data; name="([\x20\x21\x23-\x5b\x5d-\x7e]*)"'
