@@ -170,7 +170,9 @@ class TwoLayerNet(ClassifierMixin, BaseEstimator):
         """The epoch loop: records the histories, stops early, keeps the best parameters."""
         X, y = train
         batch_size = max(1, min(int(self.batch_size), X.shape[0]))
-        dropout_rng = rng if xp is np else xp.random.default_rng(int(rng.integers(2**31 - 1)))
+        # The GPU's dropout generator is seeded from a spawned child, which leaves ``rng``'s
+        # own stream (batch order) exactly as on the CPU.
+        dropout_rng = rng if xp is np else xp.random.default_rng(int(rng.spawn(1)[0].integers(2**31 - 1)))
         acc_idx = to_device(np.sort(rng.choice(X.shape[0], min(X.shape[0], TRAIN_ACC_SAMPLES), replace=False)), xp)
         X_acc, y_acc = X[acc_idx], to_numpy(y[acc_idx])
         optimizer = make_optimizer(self.optimizer, self.learning_rate)

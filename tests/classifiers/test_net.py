@@ -204,15 +204,21 @@ def test_bad_data_says_what_was_expected(rng):
 
 # ------------------------------------------------------------------------- GPU
 @pytest.mark.gpu
-def test_gpu_training_matches_cpu_and_returns_numpy(rng):
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gpu_training_matches_cpu_and_returns_numpy(rng, dtype):
+    """In float64 both devices compute the same training to rounding. In float32 Adam
+    turns rounding differences in near-zero gradients into whole steps (its update is
+    about lr * sign(g)), so there the two trainings only stay close."""
     X, y = _random_problem(rng, n=200)
-    settings = dict(hidden_sizes=(32,), batchnorm=True, n_epochs=3, batch_size=50, random_state=0)
+    settings = dict(hidden_sizes=(32,), batchnorm=True, n_epochs=3, batch_size=50, random_state=0, dtype=dtype)
     cpu = TwoLayerNet(device="cpu", **settings).fit(X, y)
     gpu = TwoLayerNet(device="gpu", **settings).fit(X, y)
     proba = gpu.predict_proba(X)
     assert type(proba) is np.ndarray and type(gpu.params_["W1"]) is np.ndarray
-    np.testing.assert_allclose(proba, cpu.predict_proba(X), atol=1e-3)
-    assert gpu.loss_history_ == pytest.approx(cpu.loss_history_, rel=1e-3)
+    assert gpu.params_["W1"].dtype == np.dtype(dtype)
+    tight = dtype == "float64"
+    np.testing.assert_allclose(proba, cpu.predict_proba(X), atol=1e-9 if tight else 0.05)
+    assert gpu.loss_history_ == pytest.approx(cpu.loss_history_, rel=1e-9 if tight else 0.02)
 
 
 def test_l2_strengths_complete_the_gradients_left_without_l2(rng):
