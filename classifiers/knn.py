@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from classifiers._validation import check_predict_input
 from compute.backend import DEVICES
-from compute.distances import DEFAULT_MEMORY_BUDGET, METRICS, nearest_neighbors
+from compute.distances import METRICS, nearest_neighbors
 
 WEIGHTS = ("uniform", "distance")
 
@@ -60,8 +60,10 @@ class KNearestNeighbor(ClassifierMixin, BaseEstimator):
     metric : {"l2", "l1"}, default="l2"
     weights : {"uniform", "distance"}, default="uniform"
     device : {"auto", "cpu", "gpu"}, default="auto"
-    memory_budget : int, default=256 MiB
-        Bytes one tile of the distance matrix may use.
+    memory_budget : int, optional
+        Bytes one tile of the distance matrix may use. By default 256 MiB on the CPU
+        and 2 GiB (or a quarter of the free memory) on the GPU; see
+        :func:`compute.distances.default_memory_budget`.
     dtype : float dtype, default=float32
         Precision of the distance computation.
 
@@ -72,7 +74,7 @@ class KNearestNeighbor(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, n_neighbors=5, metric="l2", weights="uniform", device="auto",
-                 memory_budget=DEFAULT_MEMORY_BUDGET, dtype=np.float32):
+                 memory_budget=None, dtype=np.float32):
         self.n_neighbors = n_neighbors
         self.metric = metric
         self.weights = weights

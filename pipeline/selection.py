@@ -27,7 +27,7 @@ from sklearn.utils.multiclass import check_classification_targets
 
 from classifiers.knn import WEIGHTS, vote
 from compute.backend import resolve_device
-from compute.distances import DEFAULT_MEMORY_BUDGET, METRICS, nearest_neighbors
+from compute.distances import METRICS, nearest_neighbors
 
 logger = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ def _prefix_accuracies(neighbor_labels, neighbor_dist, y_true, ks, n_classes, we
 
 
 def cross_validate_knn(X, y, ks=DEFAULT_KS, metrics=("l1", "l2"), weights="uniform", n_folds=5, seed=0,
-                       device="auto", *, dtype=np.float32, memory_budget=DEFAULT_MEMORY_BUDGET):
+                       device="auto", *, dtype=np.float32, memory_budget=None):
     """Cross-validate kNN over every (metric, k) with one neighbour search per (fold, metric).
 
     Parameters
@@ -231,8 +231,9 @@ def cross_validate_knn(X, y, ks=DEFAULT_KS, metrics=("l1", "l2"), weights="unifo
     device : {"auto", "cpu", "gpu"}
     dtype : float dtype, default=float32
         Precision of the distances; ``np.float64`` to reproduce scikit-learn exactly.
-    memory_budget : int
-        Bytes one distance tile may use.
+    memory_budget : int, optional
+        Bytes one distance tile may use (by default the device's, see
+        :func:`compute.distances.default_memory_budget`).
 
     Returns
     -------
