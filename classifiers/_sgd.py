@@ -6,7 +6,7 @@ import numbers
 import numpy as np
 
 
-def minibatches(n_samples, batch_size, rng):
+def minibatches(n_samples, batch_size, rng, xp=np):
     """Yield index arrays covering a shuffled epoch in batches of ``batch_size``.
 
     Parameters
@@ -16,8 +16,13 @@ def minibatches(n_samples, batch_size, rng):
         Clipped to ``n_samples``.
     rng : numpy.random.Generator
         Draws the permutation; the same generator state gives the same batches.
+    xp : module, default=numpy
+        Where the index arrays live. For CuPy the epoch's permutation is copied to the
+        GPU once and sliced there (a copy per batch cost more than the batch's work).
     """
     order = rng.permutation(n_samples)
+    if xp is not np:
+        order = xp.asarray(order)
     step = max(1, min(int(batch_size), n_samples))
     for start in range(0, n_samples, step):
         yield order[start : start + step]

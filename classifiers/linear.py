@@ -97,8 +97,7 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
         for epoch in range(self.n_epochs):
             set_learning_rate(optimizer, decayed_learning_rate(self.learning_rate,
                                                                self.learning_rate_decay, epoch))
-            for batch in minibatches(n_samples, self.batch_size, rng):
-                batch = to_device(batch, xp)
+            for batch in minibatches(n_samples, self.batch_size, rng, xp):
                 loss, grads = self._loss_and_grads(params, X_dev[batch], y_dev[batch])
                 optimizer.step(params, grads)
                 history.append(loss)

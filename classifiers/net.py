@@ -278,8 +278,7 @@ def _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp):
     n_batches = -(-X.shape[0] // batch_size)
     weights = [name for name in net.params if name.startswith("W")]
     losses, l2 = [], net.l2_strengths()
-    for b, idx in enumerate(minibatches(X.shape[0], batch_size, rng)):
-        idx = to_device(idx, xp)
+    for b, idx in enumerate(minibatches(X.shape[0], batch_size, rng, xp)):
         loss, grads = net.loss(X[idx], y[idx], rng=dropout_rng, l2_grads=False)
         losses.append(loss)
         if b == n_batches - 1:
