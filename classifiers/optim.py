@@ -105,8 +105,9 @@ class RMSProp(SGD):
 class Adam(SGD):
     """Adam with bias correction (Kingma and Ba, 2015).
 
-    On the CPU one fused compiled pass (``classifiers._adam_cpu``) does the update; the
-    array form below is its reference and serves CuPy.
+    One fused pass does the update: compiled with Numba on the CPU
+    (``classifiers._adam_cpu``), an elementwise kernel on the GPU (``classifiers._adam_gpu``).
+    The array form below is their reference.
 
     The moments are updated in place and the bias corrections are folded into the
     step size and epsilon (``lr * c2 / c1 * m / (sqrt(v) + eps * c2)`` with
@@ -122,16 +123,22 @@ class Adam(SGD):
         state = self.state.get(name)
         if state is None:
             xp = array_module_of(w)
-            state = self.state[name] = [xp.zeros_like(w), xp.zeros_like(w), 0, _fused_cpu(w)]
+            fused = "cpu" if _fused_cpu(w) else "gpu" if xp is not np and w.dtype.kind == "f" else None
+            state = self.state[name] = [xp.zeros_like(w), xp.zeros_like(w), 0, fused]
         m, v, t, fused = state
         t = state[2] = t + 1
         c1, c2 = 1 - self.beta1 ** t, (1 - self.beta2 ** t) ** 0.5
         step_size, eps_hat = self.learning_rate * c2 / c1, self.epsilon * c2
-        if fused and dw.dtype == w.dtype and dw.flags.c_contiguous and dw.shape == w.shape:
+        if fused == "cpu" and dw.dtype == w.dtype and dw.flags.c_contiguous and dw.shape == w.shape:
             from classifiers._adam_cpu import adam_step  # compiled on first use
 
             adam_step(w.reshape(-1), dw.reshape(-1), m.reshape(-1), v.reshape(-1),
                       step_size, self.beta1, self.beta2, eps_hat, l2)
+            return
+        if fused == "gpu" and dw.dtype == w.dtype and dw.shape == w.shape:
+            from classifiers._adam_gpu import adam_step_gpu
+
+            adam_step_gpu(w, dw, m, v, step_size, self.beta1, self.beta2, eps_hat, l2)
             return
         if l2:
             dw = dw + l2 * w

@@ -1,0 +1,52 @@
+"""One fused pass of Adam over a parameter on the GPU: a CuPy ``ElementwiseKernel``.
+
+The array form in ``classifiers.optim.Adam`` launches about ten kernels per parameter and
+step; for the small matrices of a mini-batch step those launches, not the arithmetic,
+were the time (an H100 spent 1.0 ms of a 3.2 ms batch-64 step of ``TwoLayerNet`` in
+them). This kernel reads ``w, dw, m, v`` once and writes ``w, m, v`` once, adding the L2
+gradient on the way: the update of the array form, which stays as the reference in the
+tests. ``1 - beta`` is computed in double precision, as the array form has it (in
+float32, ``1 - 0.999f`` is 1.3e-5 off).
+"""
+from __future__ import annotations
+
+import functools
+
+
+@functools.lru_cache(maxsize=1)
+def _kernel():
+    import cupy
+
+    return cupy.ElementwiseKernel(
+        "T dw, T step_size, T beta1, T one_minus_beta1, T beta2, T one_minus_beta2, T eps_hat, T l2",
+        "T w, T m, T v",
+        """
+        const T g = dw + l2 * w;
+        const T mi = beta1 * m + one_minus_beta1 * g;
+        const T vi = beta2 * v + one_minus_beta2 * (g * g);
+        m = mi;
+        v = vi;
+        w -= step_size * mi / (sqrt(vi) + eps_hat);
+        """,
+        "cvpipe_adam_step",
+    )
+
+
+def adam_step_gpu(w, dw, m, v, step_size, beta1, beta2, eps_hat, l2):
+    """In place on CuPy arrays of one dtype and shape, with ``g = dw + l2 w``:
+    ``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g^2``, ``w -= a m / (sqrt(v) + e)``.
+
+    Parameters
+    ----------
+    w, dw, m, v : cupy.ndarray, one float dtype and shape
+        The parameter, its gradient and Adam's two moments.
+    step_size : float
+        ``learning_rate * sqrt(1 - beta2^t) / (1 - beta1^t)``.
+    beta1, beta2 : float
+    eps_hat : float
+        ``epsilon * sqrt(1 - beta2^t)``.
+    l2 : float
+        L2 strength whose gradient ``l2 * w`` is added here.
+    """
+    T = w.dtype.type  # scalars in the arrays' precision; 1 - beta from double, as the array form
+    _kernel()(dw, T(step_size), T(beta1), T(1 - beta1), T(beta2), T(1 - beta2), T(eps_hat), T(l2), w, m, v)
