@@ -82,14 +82,25 @@ def softmax_scores_loss(scores, y):
 
     Notes
     -----
-    On C-contiguous NumPy floats a compiled loop (``classifiers._softmax_cpu``) computes the
-    same quantities in one pass; the array form below is its reference and serves CuPy.
+    One pass computes the same quantities: a compiled loop on C-contiguous NumPy floats
+    (``classifiers._softmax_cpu``), a kernel on CuPy floats (``classifiers._softmax_gpu``).
+    :func:`softmax_scores_loss_arrays` is their reference.
     """
     if _fused_cpu(scores):
         from classifiers._softmax_cpu import softmax_loss_grad  # compiled on first use
 
         loss, dscores = softmax_loss_grad(scores, y)
         return np.asarray(loss, dtype=scores.dtype), dscores
+    if _fused_gpu(scores):
+        from classifiers._softmax_gpu import softmax_loss_grad_gpu
+
+        return softmax_loss_grad_gpu(scores, y)
+    return softmax_scores_loss_arrays(scores, y)
+
+
+def softmax_scores_loss_arrays(scores, y):
+    """:func:`softmax_scores_loss` in whole-array operations (NumPy or CuPy): the reference
+    of the one-pass forms, and the route for anything they do not take."""
     xp = array_module_of(scores)
     n = scores.shape[0]
     rows = xp.arange(n)
@@ -107,6 +118,12 @@ def _fused_cpu(scores):
     """Whether the compiled CPU loss can take ``scores`` (2-D C-contiguous NumPy floats)."""
     return (isinstance(scores, np.ndarray) and scores.ndim == 2 and scores.flags.c_contiguous
             and scores.dtype.kind == "f" and scores.shape[0] > 0 and scores.shape[1] > 0)
+
+
+def _fused_gpu(scores):
+    """Whether the GPU kernel can take ``scores`` (2-D CuPy float32/float64, not empty)."""
+    return (array_module_of(scores) is not np and scores.ndim == 2 and scores.dtype.kind == "f"
+            and scores.dtype.itemsize in (4, 8) and scores.shape[0] > 0 and scores.shape[1] > 0)
 
 
 def softmax(scores):

@@ -122,14 +122,13 @@ def test_gpu_loss_equals_cpu(name, rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("scale", [1.0, 1e3])
-def test_compiled_softmax_loss_equals_the_array_form(dtype, scale, rng, monkeypatch):
+def test_compiled_softmax_loss_equals_the_array_form(dtype, scale, rng):
     import classifiers.losses as losses
 
     scores = (scale * rng.standard_normal((64, 10))).astype(dtype)
     y = rng.integers(0, 10, size=64)
     fused = softmax_scores_loss(scores, y)
-    monkeypatch.setattr(losses, "_fused_cpu", lambda scores: False)
-    array_form = softmax_scores_loss(scores, y)
+    array_form = losses.softmax_scores_loss_arrays(scores, y)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     assert fused[0].dtype == array_form[0].dtype == dtype and fused[1].dtype == dtype
     np.testing.assert_allclose(fused[0], array_form[0], rtol=rtol)
@@ -139,3 +138,21 @@ def test_compiled_softmax_loss_equals_the_array_form(dtype, scale, rng, monkeypa
 def test_compiled_softmax_loss_refuses_a_class_index_out_of_range(rng):
     with pytest.raises(ValueError, match="outside 0 .. n_classes - 1"):
         softmax_scores_loss(rng.standard_normal((4, 3)), np.array([0, 1, 3, 2]))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(64, 10), (1, 1), (300, 257)])
+@pytest.mark.parametrize("scale", [1.0, 1e3])
+def test_gpu_softmax_kernel_equals_the_array_form(dtype, shape, scale, rng):
+    import classifiers.losses as losses
+
+    cp = get_array_module("gpu")
+    scores = cp.asarray((scale * rng.standard_normal(shape)).astype(dtype))
+    y = cp.asarray(rng.integers(0, shape[1], size=shape[0]))
+    loss, grad = softmax_scores_loss(scores, y)
+    ref_loss, ref_grad = losses.softmax_scores_loss_arrays(scores, y)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    assert loss.dtype == grad.dtype == dtype and isinstance(grad, cp.ndarray)
+    np.testing.assert_allclose(float(loss), float(ref_loss), rtol=rtol, atol=1e-7)
+    np.testing.assert_allclose(to_numpy(grad), to_numpy(ref_grad), rtol=rtol, atol=1e-7 if dtype == np.float32 else 1e-15)
