@@ -74,6 +74,8 @@ def main():
     parser.add_argument("--features", type=int, default=784)
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--cpu-queries", type=int, default=500, help="queries timed on the CPU path")
+    parser.add_argument("--no-estimators", dest="estimators", action="store_false",
+                        help="skip the estimators' GPU-against-CPU timings")
     parser.add_argument("--budget", type=float, default=None,
                         help="GiB one distance tile may use on the GPU (default: compute.distances.default_memory_budget)")
     args = parser.parse_args()
@@ -132,6 +134,45 @@ def main():
     print("rel err: ||ours - float64 two-loop reference|| / ||reference|| on 64 x 2000; "
           "same idx: neighbour indices equal to our CPU path's on 200 queries")
     print("targets: L2 >= 60% of the sgemm rate; L1 >= 2.0x torch.cdist(p=1)")
+    if args.estimators:
+        bench_estimators(cp)
+
+
+def bench_estimators(cp, n_train=60000, n_features=784, n_classes=10, n_queries=2000):
+    """The estimators end to end, ``device="gpu"`` against ``device="cpu"`` on this
+    machine (all its cores): NumPy data in, NumPy results out, transfers included.
+    Random data shaped like Fashion-MNIST: the work does not depend on the values."""
+    from classifiers import KNearestNeighbor, Softmax, TwoLayerNet
+
+    rng = np.random.default_rng(1)
+    X = rng.random((n_train, n_features), dtype=np.float32)
+    y = rng.integers(0, n_classes, n_train)
+    Q = rng.random((n_queries, n_features), dtype=np.float32)
+    print(f"\nestimators, {n_train} x {n_features} float32, {n_classes} classes; wall time, median of 3 "
+          f"after a warm-up, GPU synchronized")
+    print(f"{'what':<52}{'GPU s':>9}{'CPU s':>9}{'GPU speed-up':>14}")
+    cases = [
+        (f"KNearestNeighbor(5, l2).predict({n_queries} queries)", lambda d: KNearestNeighbor(5, device=d).fit(X, y),
+         lambda m: m.predict(Q)),
+        (f"KNearestNeighbor(5, l1).predict({n_queries} queries)",
+         lambda d: KNearestNeighbor(5, metric="l1", device=d).fit(X, y), lambda m: m.predict(Q)),
+        ("Softmax(batch 200).fit, 2 epochs", lambda d: Softmax(n_epochs=2, random_state=0, device=d), lambda m: m.fit(X, y)),
+        ("TwoLayerNet((100,), batch 64).fit, 2 epochs",
+         lambda d: TwoLayerNet(n_epochs=2, random_state=0, device=d), lambda m: m.fit(X, y)),
+        ("TwoLayerNet((1024,), batch 512).fit, 2 epochs",
+         lambda d: TwoLayerNet((1024,), batch_size=512, n_epochs=2, random_state=0, device=d), lambda m: m.fit(X, y)),
+    ]
+    for name, make, run in cases:
+        seconds = {}
+        for device in ("gpu", "cpu"):
+            model = make(device)
+
+            def call():
+                run(model)
+                cp.cuda.Device().synchronize()
+
+            seconds[device], _ = median_time(call, repeat=3, warmup=1)
+        print(f"{name:<52}{seconds['gpu']:>9.3f}{seconds['cpu']:>9.3f}{seconds['cpu'] / seconds['gpu']:>13.1f}x")
 
 
 if __name__ == "__main__":
