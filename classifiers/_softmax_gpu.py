@@ -9,7 +9,7 @@ form stays as the reference in the tests.
 """
 from __future__ import annotations
 
-import functools
+from compute.backend import raw_kernel
 
 THREADS = 128
 
@@ -45,14 +45,6 @@ void softmax_loss_grad_rows(const T* __restrict__ scores, const long long* __res
 """
 
 
-@functools.lru_cache(maxsize=2)
-def _kernel(dtype_name):
-    import cupy
-
-    ctype = {"float32": "float", "float64": "double"}[dtype_name]
-    return cupy.RawKernel(f"#define T {ctype}\n" + _SOURCE, "softmax_loss_grad_rows")
-
-
 def softmax_loss_grad_gpu(scores, y):
     """Mean cross-entropy of ``softmax(scores)`` against ``y`` and its gradient, on the GPU.
 
@@ -76,6 +68,6 @@ def softmax_loss_grad_gpu(scores, y):
     n, c = scores.shape
     grad = cupy.empty_like(scores)
     row_loss = cupy.empty(n, dtype=cupy.float64)
-    _kernel(scores.dtype.name)(((n + THREADS - 1) // THREADS,), (THREADS,),
-                               (scores, y, grad, row_loss, cupy.int32(n), cupy.int32(c)))
+    kernel = raw_kernel(_SOURCE, "softmax_loss_grad_rows", scores.dtype.name)
+    kernel(((n + THREADS - 1) // THREADS,), (THREADS,), (scores, y, grad, row_loss, cupy.int32(n), cupy.int32(c)))
     return (row_loss.sum() / n).astype(scores.dtype, copy=False), grad

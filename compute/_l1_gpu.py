@@ -14,7 +14,7 @@ spread the stores over banks. Out-of-range rows and features are loaded as zeros
 """
 from __future__ import annotations
 
-import functools
+from compute.backend import raw_kernel
 
 BLOCK = 128  # rows and columns of the distance matrix per block
 THREADS = 256
@@ -85,14 +85,6 @@ l1_blocked(const T* __restrict__ X, const T* __restrict__ Y, T* __restrict__ out
 """
 
 
-@functools.lru_cache(maxsize=2)
-def _kernel(dtype_name):
-    import cupy
-
-    header = {"float32": "#define T float\n#define T_IS_FLOAT\n", "float64": "#define T double\n"}[dtype_name]
-    return cupy.RawKernel(f"{header}#define BLOCK {BLOCK}\n" + _SOURCE, "l1_blocked")
-
-
 def l1_distances_gpu(X, Y):
     """L1 distance matrix of two CuPy arrays on the GPU.
 
@@ -117,6 +109,6 @@ def l1_distances_gpu(X, Y):
     out = cupy.empty((n_x, n_y), dtype=X.dtype)
     if n_x and n_y:
         grid = ((n_y + BLOCK - 1) // BLOCK, (n_x + BLOCK - 1) // BLOCK)
-        _kernel(X.dtype.name)(grid, (THREADS,), (X, Y, out, cupy.int32(n_x), cupy.int32(n_y),
-                                                 cupy.int32(n_features)))
+        kernel = raw_kernel(_SOURCE, "l1_blocked", X.dtype.name, BLOCK=BLOCK)
+        kernel(grid, (THREADS,), (X, Y, out, cupy.int32(n_x), cupy.int32(n_y), cupy.int32(n_features)))
     return out

@@ -14,7 +14,7 @@ falls back to a sort.
 """
 from __future__ import annotations
 
-import functools
+from compute.backend import raw_kernel
 
 MAX_K = 32
 THREADS = 256
@@ -95,17 +95,6 @@ smallest_k_rows(const T* __restrict__ D, const T* __restrict__ add, const int ha
 """
 
 
-@functools.lru_cache(maxsize=16)
-def _kernel(dtype_name, k):
-    import cupy
-
-    header = {  # NVRTC has no INFINITY macro: the bit patterns of +inf
-        "float32": "#define T float\n#define INF __int_as_float(0x7f800000)\n",
-        "float64": "#define T double\n#define INF __longlong_as_double(0x7ff0000000000000LL)\n",
-    }[dtype_name] + f"#define K {k}\n#define THREADS {THREADS}\n"
-    return cupy.RawKernel(header + _SOURCE, "smallest_k_rows")
-
-
 def smallest_k_gpu(D, k, add=None):
     """The k smallest entries of each row of ``D (+ add)``, ascending, ties to the lower column.
 
@@ -135,6 +124,6 @@ def smallest_k_gpu(D, k, add=None):
     values = cupy.empty((n_rows, k), dtype=D.dtype)
     indices = cupy.empty((n_rows, k), dtype=cupy.int64)
     if n_rows:
-        _kernel(D.dtype.name, int(k))((n_rows,), (THREADS,),
-                                      (D, add, cupy.int32(has_add), values, indices, cupy.int32(n_cols)))
+        kernel = raw_kernel(_SOURCE, "smallest_k_rows", D.dtype.name, K=int(k), THREADS=THREADS)
+        kernel((n_rows,), (THREADS,), (D, add, cupy.int32(has_add), values, indices, cupy.int32(n_cols)))
     return values, indices

@@ -113,3 +113,40 @@ def to_device(array, xp, dtype=None):
     if xp is np:
         return np.asarray(to_numpy(array), dtype=dtype)
     return xp.asarray(array, dtype=dtype)
+
+
+# CUDA C names of the float types, and +inf in each (NVRTC has no INFINITY macro).
+_CUDA_FLOATS = {
+    "float32": ("float", "__int_as_float(0x7f800000)", "#define T_IS_FLOAT\n"),
+    "float64": ("double", "__longlong_as_double(0x7ff0000000000000LL)", ""),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def raw_kernel(source, name, dtype_name, **defines):
+    """A CuPy ``RawKernel`` of CUDA ``source``, built once per (source, dtype, defines).
+
+    Parameters
+    ----------
+    source : str
+        CUDA C++ that uses ``T`` (its float type), ``INF`` (+inf in ``T``),
+        ``T_IS_FLOAT`` (defined for float32 only) and the names in ``defines``.
+    name : str
+        The ``extern "C"`` kernel to launch.
+    dtype_name : {"float32", "float64"}
+    **defines : int or str
+        Further ``#define NAME value`` lines (block sizes, compile-time k).
+
+    Returns
+    -------
+    cupy.RawKernel
+        Compiled on its first launch.
+    """
+    if dtype_name not in _CUDA_FLOATS:
+        raise ValueError(f"GPU kernels take float32 or float64 data, got {dtype_name}")
+    import cupy
+
+    ctype, inf, is_float = _CUDA_FLOATS[dtype_name]
+    header = f"#define T {ctype}\n#define INF {inf}\n{is_float}" + "".join(
+        f"#define {key} {value}\n" for key, value in defines.items())
+    return cupy.RawKernel(header + source, name)

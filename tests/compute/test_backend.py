@@ -37,3 +37,10 @@ def test_gpu_round_trip(rng):
     cp = get_array_module("gpu")
     a = rng.random((3, 4)).astype(np.float32)
     np.testing.assert_array_equal(to_numpy(to_device(a, cp)), a)
+
+
+def test_raw_kernel_refuses_a_type_it_cannot_compile():
+    from compute.backend import raw_kernel
+
+    with pytest.raises(ValueError, match="GPU kernels take float32 or float64 data, got int64"):
+        raw_kernel("", "k", "int64")
