@@ -297,9 +297,11 @@ def _workers_serving(master, log_path):
 
 
 def test_keep_alive_connections_spread_over_the_workers(server, digits_png):
-    """Sixteen clients connect at once and keep their connections: with the balanced worker
-    (the default) the two workers serve about half each (7-9 of 16 measured). gunicorn's
-    stock gthread worker split the same burst 5/11 to 11/5, and wrk's 32 connections up to 32/0."""
+    """Sixteen clients connect at once and keep their connections, twice: with the balanced
+    worker (the default) the two workers serve about half each (6 to 8 of 16 for the one
+    with fewer on an idle machine; once 4 of 16 on a loaded one, hence two bursts against
+    the same share, 10 of 32). gunicorn's stock gthread worker split the same burst 5/11
+    to 11/5, and wrk's 32 connections up to 32/0."""
     port, n_clients = int(server.base_url.rsplit(":", 1)[1]), 16
     _wait_for(lambda: _workers_serving(server.pid, server.log_path), 60, "both workers serving")
     body, headers = _multipart(("digit.png", "image/png", digits_png[0]))
@@ -332,6 +334,7 @@ def test_keep_alive_connections_spread_over_the_workers(server, digits_png):
                 t.join()
 
     burst(False)  # first predictions of freshly started workers are slower: warm both up first
-    counts = burst(True)
-    assert statuses == [200] * (6 * n_clients)
-    assert len(counts) == 2 and min(counts.values()) >= 5, counts
+    bursts = [burst(True), burst(True)]
+    counts = {pid: sum(b.get(pid, 0) for b in bursts) for b in bursts for pid in b}
+    assert statuses == [200] * (9 * n_clients)
+    assert len(counts) == 2 and min(counts.values()) >= 10, bursts
