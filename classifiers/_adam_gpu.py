@@ -2,7 +2,8 @@
 
 The array form in ``classifiers.optim.Adam`` launches about ten kernels per parameter and
 step; for the small matrices of a mini-batch step those launches, not the arithmetic,
-were the time (profiled on an H100: 1.0 ms of a 3.5 ms batch-64 step of ``TwoLayerNet``). This kernel reads ``w, dw, m, v`` once and writes ``w, m, v`` once, adding the L2
+were the time (profiled on an H100: 1.0 ms of a 3.5 ms batch-64 step of ``TwoLayerNet``).
+This kernel reads ``w, dw, m, v`` once and writes ``w, m, v`` once, adding the L2
 gradient on the way: the update of the array form, which stays as the reference in the
 tests. ``1 - beta`` is computed in double precision, as the array form has it (in
 float32, ``1 - 0.999f`` is 1.3e-5 off).
@@ -32,20 +33,15 @@ def _kernel():
 
 
 def adam_step_gpu(w, dw, m, v, step_size, beta1, beta2, eps_hat, l2):
-    """In place on CuPy arrays of one dtype and shape, with ``g = dw + l2 w``:
-    ``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g^2``, ``w -= a m / (sqrt(v) + e)``.
+    """:func:`classifiers._adam_cpu.adam_step` on the GPU: the same update and scalar
+    arguments, in place.
 
     Parameters
     ----------
-    w, dw, m, v : cupy.ndarray, one float dtype and shape
+    w, dw, m, v : cupy.ndarray, one float dtype and shape (any shape)
         The parameter, its gradient and Adam's two moments.
-    step_size : float
-        ``learning_rate * sqrt(1 - beta2^t) / (1 - beta1^t)``.
-    beta1, beta2 : float
-    eps_hat : float
-        ``epsilon * sqrt(1 - beta2^t)``.
-    l2 : float
-        L2 strength whose gradient ``l2 * w`` is added here.
+    step_size, beta1, beta2, eps_hat, l2 : float
+        As for :func:`classifiers._adam_cpu.adam_step`.
     """
     T = w.dtype.type  # scalars in the arrays' precision; 1 - beta from double, as the array form
     _kernel()(dw, T(step_size), T(beta1), T(1 - beta1), T(beta2), T(1 - beta2), T(eps_hat), T(l2), w, m, v)

@@ -37,8 +37,8 @@ class SGD:
         l2 : dict of str -> float, optional
             L2 strengths whose gradient ``l2[name] * params[name]`` is still to be added to
             ``grads[name]``: the update is the one for ``grads[name] + l2[name] * params[name]``.
-            Leaving the term to the optimizer lets the fused CPU Adam add it in its single
-            pass instead of a separate pass over the weights.
+            Leaving the term to the optimizer lets the fused Adam (CPU or GPU) add it in its
+            single pass instead of a separate pass over the weights.
         """
         l2 = l2 or {}
         for name, grad in grads.items():
@@ -129,17 +129,18 @@ class Adam(SGD):
         t = state[2] = t + 1
         c1, c2 = 1 - self.beta1 ** t, (1 - self.beta2 ** t) ** 0.5
         step_size, eps_hat = self.learning_rate * c2 / c1, self.epsilon * c2
-        if fused == "cpu" and dw.dtype == w.dtype and dw.flags.c_contiguous and dw.shape == w.shape:
-            from classifiers._adam_cpu import adam_step  # compiled on first use
+        if fused and dw.dtype == w.dtype and dw.shape == w.shape:
+            if fused == "gpu":
+                from classifiers._adam_gpu import adam_step_gpu
 
-            adam_step(w.reshape(-1), dw.reshape(-1), m.reshape(-1), v.reshape(-1),
-                      step_size, self.beta1, self.beta2, eps_hat, l2)
-            return
-        if fused == "gpu" and dw.dtype == w.dtype and dw.shape == w.shape:
-            from classifiers._adam_gpu import adam_step_gpu
+                adam_step_gpu(w, dw, m, v, step_size, self.beta1, self.beta2, eps_hat, l2)
+                return
+            if dw.flags.c_contiguous:  # the CPU pass walks flat views
+                from classifiers._adam_cpu import adam_step  # compiled on first use
 
-            adam_step_gpu(w, dw, m, v, step_size, self.beta1, self.beta2, eps_hat, l2)
-            return
+                adam_step(w.reshape(-1), dw.reshape(-1), m.reshape(-1), v.reshape(-1),
+                          step_size, self.beta1, self.beta2, eps_hat, l2)
+                return
         if l2:
             dw = dw + l2 * w
         m *= self.beta1
