@@ -2,7 +2,7 @@
 
     python bench/bench_service.py [--duration 10] [--rounds 3] [--concurrency 8,32] [--workers 2]
                                   [--threads 2] [--worker-class balanced] [--client auto|wrk|python]
-                                  [--body multipart|raw]
+                                  [--body multipart|raw] [--bare]
 
 A HOG (7x7 cells) + softmax model on 28x28 grayscale input (trained on 20,000
 Fashion-MNIST training images; scikit-learn's digits resized to 28x28 when
@@ -17,6 +17,11 @@ how the client's connections were spread over the workers halfway through (from 
 and /predict's share of hello's rate.
 Then one request with 64 images against 64 one-image requests (sequential, one
 keep-alive connection): per-image throughput.
+
+``--bare`` adds a third endpoint to each round, ``POST /predict-bare`` (bench only,
+``bench/_service_wsgi.py``): a prediction's work with no input checks, EXIF step, metrics
+or NaN-aware ordering, checked first to answer as /predict does. Its share of hello's
+rate bounds what trimming the app could give /predict.
 
 Targets: no errors; p99 <= 20 ms at concurrency 8; /predict >= 0.5x hello's
 requests/s; the 64-image request >= 10x the per-image throughput of single requests.
@@ -178,6 +183,25 @@ def run_python_client(url, concurrency, duration, body=None, content_type=None, 
             "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()), "errors": errors[0]}
 
 
+def check_bare(base_url, body, content_type):
+    """Raise unless /predict-bare answers the image as /predict does (same classes, scores to 1e-5)."""
+    host, port = base_url.split("//", 1)[1].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    answers = []
+    for path in ("/predict?top_k=5", "/predict-bare"):
+        conn.request("POST", path, body=body, headers={"Content-Type": content_type})
+        response = conn.getresponse()
+        data = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{path} answered {response.status}: {data[:300]!r}")
+        answers.append(json.loads(data)["predictions"][0]["top_k"])
+    conn.close()
+    full, bare = answers
+    if ([t["class_index"] for t in full] != [t["class_index"] for t in bare]
+            or not np.allclose([t["score"] for t in full], [t["score"] for t in bare], rtol=1e-5, atol=1e-7)):
+        raise RuntimeError(f"/predict-bare does not answer as /predict: {bare} against {full}")
+
+
 # ------------------------------------------------------------------ batch against single
 def batch_vs_single(base_url, images, repeat=5):
     """Seconds for 64 one-image requests and for one 64-image request (medians of ``repeat``)."""
@@ -257,6 +281,8 @@ def main(argv=None):
     parser.add_argument("--worker-class", default="balanced", choices=sorted(WORKER_CLASSES))
     parser.add_argument("--client", default="auto", choices=["auto", "wrk", "python"])
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unrecorded load on each endpoint first")
+    parser.add_argument("--bare", action="store_true",
+                        help="also drive POST /predict-bare (the work alone, no checks: an upper bound)")
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",")]
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
@@ -280,14 +306,17 @@ def main(argv=None):
             print(f"/predict body: {args.body}, one 28x28 PNG ({len(png)} bytes; body {len(body)} bytes), top_k=5\n")
             print(f"{'endpoint':<10}{'conc':>6}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}"
                   f"{'errors':>8}{'requests':>10}  {'conns/worker':>8}")
+            endpoints = [("hello", "/hello", None, None), ("predict", "/predict?top_k=5", body, ctype)]
+            if args.bare:
+                check_bare(server.base_url, body, ctype)
+                endpoints.append(("bare", "/predict-bare", body, ctype))
             runs = {}
-            for path, b, ct in [("/hello", None, None), ("/predict?top_k=5", body, ctype)]:
+            for _, path, b, ct in endpoints:
                 if args.warmup:  # both workers loaded, kernels compiled, caches warm
                     load(server.base_url + path, max(levels), args.warmup, b, ct, tmp)
             for c in levels:
-                for r in range(args.rounds):  # hello and predict in turn, so drift hits both alike
-                    for name, path, b, ct in [("hello", "/hello", None, None),
-                                              ("predict", "/predict?top_k=5", body, ctype)]:
+                for r in range(args.rounds):  # the endpoints in turn, so drift hits them alike
+                    for name, path, b, ct in endpoints:
                         s = _measured_run(load, server, path, c, args.duration, b, ct, tmp)
                         runs.setdefault((name, c), []).append(s)
                         print(_row(f"{name} {r + 1}", c, s), flush=True)
@@ -317,6 +346,11 @@ def main(argv=None):
         per_round = [p["rps"] / h["rps"] for h, p in zip(runs["hello", c], runs["predict", c])]
         print(f"  /predict req/s / hello req/s at concurrency {c}: {ratio:.2f}  (target >= 0.5: "
               f"{verdict(ratio, 0.5)}); by round: {', '.join(f'{x:.2f}' for x in per_round)}")
+        if args.bare:
+            bare = results["bare", c]["rps"] / results["hello", c]["rps"]
+            per_round = [p["rps"] / h["rps"] for h, p in zip(runs["hello", c], runs["bare", c])]
+            print(f"  /predict-bare req/s / hello req/s at concurrency {c} (the work alone, an upper bound): "
+                  f"{bare:.2f}; by round: {', '.join(f'{x:.2f}' for x in per_round)}")
     speedup = t_single / t_batch
     print(f"  {N_BATCH} one-image requests: {t_single * 1e3:.1f} ms ({N_BATCH / t_single:,.0f} images/s); "
           f"one {N_BATCH}-image request ({batch_bytes:,} bytes): {t_batch * 1e3:.1f} ms "

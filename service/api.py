@@ -7,6 +7,7 @@ When ``CVPIPE_API_TOKEN`` is set, ``/predict`` and everything under ``/v1`` requ
 from __future__ import annotations
 
 import hmac
+import json
 import math
 import re
 import time
@@ -128,18 +129,27 @@ def _predict(entry):
     raw_k = request.args.get("top_k") if "top_k" in request.args else params.get("top_k")
     k = parse_top_k(raw_k, len(model.classes_))
     n = len(images)
-    batch = np.stack([decode_image(data, model, state.settings.max_pixels,
-                                   where="image" if n == 1 else f"image {i + 1} of {n}")
-                      for i, data in enumerate(images)])
+    if n == 1:
+        batch = decode_image(images[0], model, state.settings.max_pixels)[None]
+    else:
+        batch = np.stack([decode_image(data, model, state.settings.max_pixels, where=f"image {i + 1} of {n}")
+                          for i, data in enumerate(images)])
     scores, kind = class_scores(model, batch)  # one batch for all images
     state.metrics.images.labels(entry.name).inc(n)
     state.metrics.batch.labels(entry.name).observe(n)
-    return jsonify({
+    return _json_answer({
         "model": entry.name,
         "version": entry.version,
         "predictions": _predictions(scores, k, model.class_names_, kind),
         "took_ms": round((time.perf_counter() - t0) * 1000, 2),
     })
+
+
+def _json_answer(answer):
+    """``jsonify(answer)`` for an answer of plain str, int, float, None, lists and dicts, as
+    the predict answers are: the bytes jsonify gives outside debug mode (compact, keys in
+    order, a final newline) without its argument handling, about 5 µs of a one-image request."""
+    return Response(json.dumps(answer, separators=(",", ":")) + "\n", mimetype="application/json")
 
 
 @api.post("/predict")

@@ -33,6 +33,18 @@ def test_predict_raw_body_answers_the_documented_shape(client, digit_png, models
     assert scores == sorted(scores, reverse=True) and 0 < p["score"] <= 1
 
 
+def test_predict_answer_is_the_bytes_jsonify_gives(client, digit_png):
+    """The predict answer skips Flask's jsonify (service.api._json_answer): same bytes, same type."""
+    from flask import jsonify
+
+    png, _ = digit_png
+    response = _post_png(client, png, "/predict?top_k=3")
+    with client.application.app_context():
+        expected = jsonify(response.get_json())
+    assert response.get_data() == expected.get_data()
+    assert response.content_type == expected.content_type == "application/json"
+
+
 def test_predict_matches_the_cli_predict(client, digit_png, models_source, tmp_path):
     """Same decoding, same scores as ``cvpipe predict`` (pipeline.workflows.predict)."""
     from pipeline.workflows import predict
