@@ -6,12 +6,8 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 import features.bovw
-from features.bovw import (
-    BagOfVisualWords,
-    hog_descriptors,
-    patch_descriptors,
-    zca_whitening,
-)
+from features._local_descriptors import hog_descriptors, patch_descriptors, zca_whitening
+from features.bovw import BagOfVisualWords
 from features.raw import rgb_to_gray
 
 SMALL = dict(n_words=8, patch_size=5, stride=3, random_state=0)
