@@ -7,7 +7,7 @@ labels, class names). Sources:
   holding both files of the split (see :func:`data_roots`).
 - ``"cifar10"``: ``<root>/cifar10/cifar-10-batches-py`` (or ``<root>/cifar10``), read with
   a restricted unpickler; images ``(N, 32, 32, 3)``.
-- ``"digits"``: scikit-learn's bundled 8x8 digits (see :func:`_load_digits`).
+- ``"digits"``: scikit-learn's bundled 8x8 digits (see :mod:`pipeline._digits`).
 - a path to a ``.npz`` file (``images``, ``labels``, optional ``class_names``), to an image
   folder ``ROOT/<class>/<image>`` (see :func:`pipeline._folder.load_image_folder`), to a folder of IDX
   files, or to a ``cifar-10-batches-py`` folder.
@@ -21,13 +21,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from pipeline import _cifar, _idx
+from pipeline import _cifar, _digits, _idx, _npz
 from pipeline._folder import load_image_folder
 
 logger = logging.getLogger(__name__)
@@ -43,10 +42,6 @@ _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
 
 #: Searched last; Debian's ``dataset-fashion-mnist`` installs into it. Patchable in tests.
 SYSTEM_DATA_DIR = Path("/usr/share/datasets")
-
-#: ``load_digits`` split: fraction held out for "test" and the seed (see ``_load_digits``).
-DIGITS_TEST_SIZE = 0.2
-DIGITS_SEED = 0
 
 
 class DatasetError(ValueError):
@@ -257,7 +252,7 @@ def load_dataset(name_or_path, split="train", *, size=None, mode=None):
         folder, _ = _find_named(name, split)
         return Dataset(*_cifar.read_split(folder, split), name, split, str(folder))
     if name == "digits":
-        return _load_digits(split)
+        return Dataset(*_digits.read_split(split), MNIST_CLASSES, "digits", split, "sklearn.datasets.load_digits")
     return _load_path(path, split)
 
 
@@ -273,7 +268,7 @@ def _load_path(path, split):
         if path.suffix.lower() != ".npz":
             raise DatasetError(path, "unsupported file: expected a .npz file, an image folder, "
                                      "a folder of IDX files or a cifar-10-batches-py folder")
-        return _load_npz(path, split)
+        return Dataset(*_npz.read_npz(path), path.stem, split, str(path))  # one split per file: as given
     batches = _cifar.batches_folder(path)
     if batches:
         missing = _cifar.missing_files(batches, split)
@@ -286,73 +281,6 @@ def _load_path(path, split):
     images, labels = _idx.read_idx_pair(*paths)
     names = tuple(str(i) for i in range(int(labels.max(initial=-1)) + 1))
     return Dataset(images, labels, names, path.name, split, str(path))
-
-
-def _load_npz(path, split):
-    """A ``.npz`` with ``images`` (uint8, 3 or 4 dims), ``labels`` (ints), optional ``class_names``.
-
-    Loaded with ``allow_pickle=False``. The file holds one split: ``split`` is recorded
-    as given. Without ``class_names`` the classes are ``"0"`` .. ``str(max label)``.
-    """
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
-                raise DatasetError(path, "expected a .npz archive, got a single .npy array")
-            missing = {"images", "labels"} - set(npz.files)
-            if missing:
-                raise DatasetError(path, f"missing arrays {sorted(missing)}; found {sorted(npz.files)}")
-            images, labels = npz["images"], npz["labels"]
-            names = npz["class_names"] if "class_names" in npz.files else None
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, DatasetError):
-            raise
-        raise DatasetError(path, f"cannot read ({type(exc).__name__}: {exc})") from exc
-    if images.dtype != np.uint8 or images.ndim not in (3, 4) or len(images) == 0:
-        raise DatasetError(path, f"images: expected a non-empty uint8 array of shape (N, H, W) "
-                                 f"or (N, H, W, C), got {images.dtype} {images.shape}")
-    if images.ndim == 4 and images.shape[3] not in (1, 3, 4):
-        raise DatasetError(path, f"images: expected 1, 3 or 4 channels, got {images.shape[3]}")
-    if labels.dtype.kind not in "iu" or labels.shape != images.shape[:1]:
-        raise DatasetError(path, f"labels: expected integers of shape ({len(images)},), "
-                                 f"got {labels.dtype} {labels.shape}")
-    if labels.min() < 0:
-        raise DatasetError(path, f"labels: expected non-negative, got minimum {labels.min()}")
-    if names is None:
-        names = [str(i) for i in range(int(labels.max()) + 1)]
-    elif names.ndim != 1 or names.dtype.kind not in "US" or len(names) <= labels.max():
-        raise DatasetError(path, f"class_names: expected strings, one per class (> {labels.max()}), "
-                                 f"got {names.dtype} {names.shape}")
-    names = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
-    return Dataset(images, labels, names, path.stem, split, str(path))
-
-
-def _digits_split(target):
-    """Indices of the train and test parts of ``load_digits`` (sorted).
-
-    The same membership as ``train_test_split(X, y, test_size=0.2, stratify=y,
-    random_state=0)``: 1437 train, 360 test, each class in the same proportion.
-    """
-    from sklearn.model_selection import train_test_split
-
-    train, test = train_test_split(np.arange(len(target)), test_size=DIGITS_TEST_SIZE,
-                                   stratify=target, random_state=DIGITS_SEED)
-    return np.sort(train), np.sort(test)
-
-
-def _load_digits(split):
-    """scikit-learn's 8x8 digits as uint8: each value ``v`` in 0..16 becomes ``rint(v * 255 / 16)``.
-
-    So 0 -> 0, 8 -> 128, 16 -> 255. The split is :func:`_digits_split` (stratified 80/20,
-    seed 0), samples kept in their original order.
-    """
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    images = np.rint(bunch.images * 255.0 / 16.0).astype(np.uint8)
-    train, test = _digits_split(bunch.target)
-    idx = train if split == "train" else test
-    return Dataset(images[idx], bunch.target[idx], MNIST_CLASSES, "digits", split,
-                   "sklearn.datasets.load_digits")
 
 
 def available_datasets():
@@ -371,9 +299,7 @@ def available_datasets():
         entry = {"name": name, "path": None, "splits": [], "n_images": {},
                  "searched": [str(r / name) for r in data_roots()]}
         if name == "digits":
-            train, test = _digits_split(_digits_target())
-            entry.update(searched=[], splits=list(SPLITS),
-                         n_images={"train": len(train), "test": len(test)})
+            entry.update(searched=[], splits=list(SPLITS), n_images=_digits.split_sizes())
         else:
             for split in SPLITS:
                 try:
@@ -392,12 +318,6 @@ def _idx_count(path):
         return int(_idx.read_header(path)[1][0])
     except (DatasetError, IndexError):
         return None
-
-
-def _digits_target():
-    from sklearn.datasets import load_digits
-
-    return load_digits().target
 
 
 #: ``cvpipe data list`` name for :func:`available_datasets`.

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import _cifar, _idx, datasets
+from pipeline import _cifar, _digits, _idx, datasets
 from pipeline.datasets import (
     Dataset,
     DatasetError,
@@ -373,11 +373,11 @@ def test_digits():
     assert set(np.unique(train.images)) <= set(np.rint(np.arange(17) * 255 / 16).astype(int))
     assert train.images.max() == 255 and train.images.min() == 0
     bunch = load_digits()
-    _, test_idx = datasets._digits_split(bunch.target)
+    _, test_idx = _digits.split_indices(bunch.target)
     np.testing.assert_array_equal(test.images, np.rint(bunch.images[test_idx] * 255 / 16))
     per_class = np.bincount(test.labels, minlength=10)
     assert np.all(np.abs(per_class - 0.2 * np.bincount(bunch.target)) <= 1)  # stratified
-    assert set(np.flatnonzero(np.isin(np.arange(1797), test_idx))).isdisjoint(datasets._digits_split(bunch.target)[0])
+    assert set(np.flatnonzero(np.isin(np.arange(1797), test_idx))).isdisjoint(_digits.split_indices(bunch.target)[0])
     assert load_dataset("digits", "test").fingerprint() == test.fingerprint()
 
 

@@ -1,6 +1,5 @@
 """The batch job: same bytes on both engines, resumable, failures recorded."""
 import json
-import os
 import signal
 import subprocess
 import sys

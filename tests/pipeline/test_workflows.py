@@ -1,7 +1,6 @@
 """train -> evaluate -> predict -> report through the command line, on scikit-learn's digits."""
 import json
 
-import numpy as np
 import pytest
 from PIL import Image
 
