@@ -16,7 +16,7 @@ for every run and for all rounds together requests/s, p50 and p99 latency and er
 how the client's connections were spread over the workers halfway through (from /proc),
 and /predict's share of hello's rate.
 Then one request with 64 images against 64 one-image requests (sequential, one
-keep-alive connection): per-image throughput.
+keep-alive connection, medians of 21 alternating tries): per-image throughput.
 
 ``--bare`` adds a third endpoint to each round, ``POST /predict-bare`` (bench only,
 ``bench/_service_wsgi.py``): a prediction's work with no input checks, EXIF step, metrics
@@ -203,7 +203,7 @@ def check_bare(base_url, body, content_type):
 
 
 # ------------------------------------------------------------------ batch against single
-def batch_vs_single(base_url, images, repeat=5):
+def batch_vs_single(base_url, images, repeat=21):
     """Seconds for 64 one-image requests and for one 64-image request (medians of ``repeat``)."""
     host, port = base_url.split("//", 1)[1].rsplit(":", 1)
     pngs = [png_bytes(im) for im in images[:N_BATCH]]
