@@ -45,10 +45,6 @@ def _swaps(app):
         features = model._standardize(model.features_._transform(batch))
         return softmax(features @ model.classifier_.W_ + model.classifier_.b_), "probability"
 
-    class _StackAlways:  # np, with np.stack even for one image
-        def __getattr__(self, name):
-            return getattr(np, name)
-
     class _NoCounters:
         def labels(self, *args):
             return self
@@ -62,7 +58,6 @@ def _swaps(app):
     metrics = app.extensions["cvpipe"].metrics
     return {
         "answer through Flask's jsonify (the old way)": [(service.api, "_json_answer", jsonify)],
-        "decoded image through np.stack (the old way)": [(service.api, "np", _StackAlways())],
         "no input checks in features and classifier (bench only)": [(service.api, "class_scores", bare_scores)],
         "no EXIF, mode or size step (bench only)": [(pipeline._folder, "image_to_array",
                                                      lambda im, mode, target: np.asarray(im))],

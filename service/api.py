@@ -129,11 +129,9 @@ def _predict(entry):
     raw_k = request.args.get("top_k") if "top_k" in request.args else params.get("top_k")
     k = parse_top_k(raw_k, len(model.classes_))
     n = len(images)
-    if n == 1:
-        batch = decode_image(images[0], model, state.settings.max_pixels)[None]
-    else:
-        batch = np.stack([decode_image(data, model, state.settings.max_pixels, where=f"image {i + 1} of {n}")
-                          for i, data in enumerate(images)])
+    batch = np.stack([decode_image(data, model, state.settings.max_pixels,
+                                   where="image" if n == 1 else f"image {i + 1} of {n}")
+                      for i, data in enumerate(images)])
     scores, kind = class_scores(model, batch)  # one batch for all images
     state.metrics.images.labels(entry.name).inc(n)
     state.metrics.batch.labels(entry.name).observe(n)
