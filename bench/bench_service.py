@@ -13,8 +13,10 @@ multipart image, else a Python client with keep-alive ``http.client`` connection
 threads) drives hello and /predict in turn, ``--rounds`` times for ``--duration`` s each at
 each concurrency (alternating, so that the shared machine's drift hits both), and prints
 for every run and for all rounds together requests/s, p50 and p99 latency and errors,
-how the client's connections were spread over the workers halfway through (from /proc),
-and /predict's share of hello's rate.
+the CPU per request of the gunicorn workers ("srv us") and of the client ("cli us": wrk,
+or this process's threads) from /proc and getrusage, how the client's connections were
+spread over the workers halfway through (from /proc), and /predict's share of hello's
+rate (and of hello's CPU per request, its less noisy twin).
 Then one request with 64 images against 64 one-image requests (sequential, one
 keep-alive connection, medians of 21 alternating tries): per-image throughput.
 
@@ -33,6 +35,7 @@ import http.client
 import io
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,7 +49,7 @@ import numpy as np
 from _common import machine_line, verdict
 from PIL import Image
 
-from service.server import DEFAULT_THREADS, WORKER_CLASSES, connections_per_worker, start, stop
+from service.server import DEFAULT_THREADS, WORKER_CLASSES, connections_per_worker, start, stop, worker_pids
 
 BENCH_DIR = Path(__file__).resolve().parent
 N_BATCH = 64
@@ -240,16 +243,39 @@ def batch_vs_single(base_url, images, repeat=21):
 
 
 # ------------------------------------------------------------------ report
+def _cpu_seconds(pids):
+    """User + system CPU seconds used so far by the processes ``pids`` (all their threads; /proc)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _client_cpu_seconds():
+    """CPU seconds of this process and its finished children (wrk, or the Python client's threads)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _measured_run(load, server, path, concurrency, duration, body, ctype, workdir):
-    """One load run, with how the connections were spread over the workers halfway through."""
+    """One load run, with how the connections were spread over the workers halfway through
+    and the CPU seconds the workers and the client spent in it."""
     spread = {}
     port = int(server.base_url.rsplit(":", 1)[1])
+    workers = worker_pids(server.pid)
+    server_cpu, client_cpu = _cpu_seconds(workers), _client_cpu_seconds()
     timer = threading.Timer(duration / 2, lambda: spread.update(connections_per_worker(server.pid, port)))
     timer.start()
     try:
         s = load(server.base_url + path, concurrency, duration, body, ctype, workdir)
     finally:
         timer.cancel()
+    s["server_cpu"] = _cpu_seconds(workers) - server_cpu
+    s["client_cpu"] = _client_cpu_seconds() - client_cpu
     s["spread"] = "/".join(str(n) for n in sorted(spread.values(), reverse=True)) or "?"
     return s
 
@@ -260,12 +286,21 @@ def _pooled(runs):
     return {"requests": requests, "seconds": seconds, "rps": requests / seconds,
             "p50_ms": statistics.median(s["p50_ms"] for s in runs), "p99_ms": max(s["p99_ms"] for s in runs),
             "max_ms": max(s["max_ms"] for s in runs), "errors": sum(s["errors"] for s in runs),
+            "server_cpu": sum(s["server_cpu"] for s in runs), "client_cpu": sum(s["client_cpu"] for s in runs),
             "spread": " ".join(s["spread"] for s in runs)}
 
 
+def _cpu_per_request(s):
+    """Microseconds of CPU per request: (workers', client's)."""
+    n = max(s["requests"], 1)
+    return s["server_cpu"] / n * 1e6, s["client_cpu"] / n * 1e6
+
+
 def _row(name, c, s):
+    server_us, client_us = _cpu_per_request(s)
     return (f"{name:<11}{c:>5}{s['rps']:>11,.0f}{s['p50_ms']:>10.2f}{s['p99_ms']:>10.2f}"
-            f"{s['max_ms']:>10.1f}{s['errors']:>8}{s['requests']:>10,}  {s.get('spread', '?'):>8}")
+            f"{s['max_ms']:>10.1f}{s['errors']:>8}{s['requests']:>10,}{server_us:>9.0f}{client_us:>8.0f}"
+            f"  {s.get('spread', '?'):>8}")
 
 
 def main(argv=None):
@@ -305,7 +340,7 @@ def main(argv=None):
             body, ctype = multipart([png]) if args.body == "multipart" else (png, "image/png")
             print(f"/predict body: {args.body}, one 28x28 PNG ({len(png)} bytes; body {len(body)} bytes), top_k=5\n")
             print(f"{'endpoint':<10}{'conc':>6}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}"
-                  f"{'errors':>8}{'requests':>10}  {'conns/worker':>8}")
+                  f"{'errors':>8}{'requests':>10}{'srv us':>9}{'cli us':>8}  {'conns/worker':>8}")
             endpoints = [("hello", "/hello", None, None), ("predict", "/predict?top_k=5", body, ctype)]
             if args.bare:
                 check_bare(server.base_url, body, ctype)
@@ -346,11 +381,17 @@ def main(argv=None):
         per_round = [p["rps"] / h["rps"] for h, p in zip(runs["hello", c], runs["predict", c])]
         print(f"  /predict req/s / hello req/s at concurrency {c}: {ratio:.2f}  (target >= 0.5: "
               f"{verdict(ratio, 0.5)}); by round: {', '.join(f'{x:.2f}' for x in per_round)}")
+        cpu = {name: sum(_cpu_per_request(results[name, c])) for name in ("hello", "predict")}
+        print(f"    CPU per request (workers + client): hello {cpu['hello']:.0f} us, /predict {cpu['predict']:.0f} us; "
+              f"hello / predict {cpu['hello'] / cpu['predict']:.2f}")
         if args.bare:
             bare = results["bare", c]["rps"] / results["hello", c]["rps"]
             per_round = [p["rps"] / h["rps"] for h, p in zip(runs["hello", c], runs["bare", c])]
             print(f"  /predict-bare req/s / hello req/s at concurrency {c} (the work alone, an upper bound): "
                   f"{bare:.2f}; by round: {', '.join(f'{x:.2f}' for x in per_round)}")
+            bare_cpu = sum(_cpu_per_request(results["bare", c]))
+            print(f"    CPU per request: /predict-bare {bare_cpu:.0f} us; hello / predict-bare "
+                  f"{cpu['hello'] / bare_cpu:.2f}")
     speedup = t_single / t_batch
     print(f"  {N_BATCH} one-image requests: {t_single * 1e3:.1f} ms ({N_BATCH / t_single:,.0f} images/s); "
           f"one {N_BATCH}-image request ({batch_bytes:,} bytes): {t_batch * 1e3:.1f} ms "
