@@ -22,6 +22,7 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as gunicorn_conf sets for each worker
@@ -71,8 +72,6 @@ def main(argv=None):
     parser.add_argument("--blocks", type=int, default=30, help="interleaved pairs of blocks per step")
     parser.add_argument("--block-size", type=int, default=100, help="requests per block")
     args = parser.parse_args(argv)
-    import time
-
     from bench_service import multipart, png_bytes, train_model
     from werkzeug.test import EnvironBuilder
 
