@@ -9,12 +9,13 @@ and what was found.
 from __future__ import annotations
 
 import gzip
-import os
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from pipeline._io import atomic_path
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -166,7 +167,6 @@ def write_idx(path, array):
     payload += array.tobytes()
     if path.suffix == ".gz":
         payload = gzip.compress(payload, mtime=0)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(payload)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(payload)
     return path

@@ -1,9 +1,15 @@
-"""Atomic file writes: write to a temporary file in the same folder, then rename."""
+"""Atomic writes: a file (write a temporary one beside it, then rename) or a whole folder
+(write a temporary sibling, then exchange the two)."""
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
+import shutil
+import sys
 import tempfile
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,3 +55,52 @@ def read_json(path):
     if not path.is_file():
         return None
     return json.loads(path.read_text())
+
+
+def fsync_folder(folder):
+    """Flush a folder's entries (new names, renames) to disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # not supported (Windows): the data files were synced
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def exchange_paths(a, b):
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def replace_folder(new, path):
+    """Put the folder ``new`` at ``path``; an old ``path`` ends up at ``new`` or is removed."""
+    if not path.exists():
+        os.rename(new, path)
+        return
+    if exchange_paths(new, path):
+        return
+    old = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
+    os.rename(path, old)
+    try:
+        os.rename(new, path)
+    except BaseException:
+        os.rename(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

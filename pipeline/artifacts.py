@@ -20,8 +20,6 @@ kept aside until the new one is in place).
 """
 from __future__ import annotations
 
-import ctypes
-import errno
 import hashlib
 import json
 import math
@@ -29,7 +27,6 @@ import os
 import shutil
 import sys
 import tempfile
-import uuid
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +35,7 @@ import numpy as np
 import sklearn
 
 from pipeline._artifact_codec import ALLOWED_CLASSES, CLASS_NAMES, ROOT, ArtifactError, Reader, Writer
+from pipeline._io import fsync_folder, replace_folder
 from pipeline.image_pipeline import COLOR_MODES, ImagePipeline
 from pipeline.version import package_version
 
@@ -125,9 +123,9 @@ def save(pipeline, path):
         manifest["arrays"] = {"file": ARRAYS, "sha256": _sha256(tmp / ARRAYS),
                               "bytes": (tmp / ARRAYS).stat().st_size, "count": len(arrays)}
         _write_manifest(tmp / MANIFEST, manifest)
-        _fsync(tmp)
-        _replace_dir(tmp, path)
-        _fsync(path.parent)
+        fsync_folder(tmp)
+        replace_folder(tmp, path)
+        fsync_folder(path.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # after an exchange it holds the old model
     return path
@@ -168,19 +166,6 @@ def _dumps(value, indent=""):
     return "{\n" + ",\n".join(items) + "\n" + indent + "}"
 
 
-def _fsync(folder):
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # not supported (Windows): the data files were synced
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _sha256(file):
     """Hex sha256 of a path or of an open binary file (read from where it stands)."""
     if isinstance(file, (str, os.PathLike)):
@@ -190,41 +175,6 @@ def _sha256(file):
     for block in iter(lambda: file.read(1 << 20), b""):
         digest.update(block)
     return digest.hexdigest()
-
-
-def _exchange(a, b):
-    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
-        return False
-    raise OSError(err, os.strerror(err), str(b))
-
-
-def _replace_dir(new, path):
-    """Put the folder ``new`` at ``path``; an old ``path`` ends up at ``new`` or is removed."""
-    if not path.exists():
-        os.rename(new, path)
-        return
-    if _exchange(new, path):
-        return
-    old = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
-    os.rename(path, old)
-    try:
-        os.rename(new, path)
-    except BaseException:
-        os.rename(old, path)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # ========================================================================== loading

@@ -26,7 +26,7 @@ import numpy as np
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from pipeline._io import read_json, save_npy_atomic, write_json_atomic
+from pipeline._io import atomic_path, read_json, save_npy_atomic, write_json_atomic
 from pipeline.datasets import Dataset, load_dataset
 from pipeline.engines import ENGINES, run_chunks
 from pipeline.spec import build_extractor, describe_extractor
@@ -118,14 +118,12 @@ def _done_chunks(out, bounds, n_features):
 
 def _assemble(out, bounds, n_rows, n_features):
     """Stream the chunk files into features.npy (atomic)."""
-    final = out / "features.npy"
-    tmp = out / ".features.npy.tmp"
-    mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_rows, n_features))
-    for index, (start, stop) in enumerate(bounds):
-        mm[start:stop] = np.load(_chunk_path(out, index), allow_pickle=False)
-    mm.flush()
-    del mm
-    tmp.replace(final)
+    with atomic_path(out / "features.npy") as tmp:
+        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_rows, n_features))
+        for index, (start, stop) in enumerate(bounds):
+            mm[start:stop] = np.load(_chunk_path(out, index), allow_pickle=False)
+        mm.flush()
+        del mm
 
 
 def run_extraction(

@@ -12,7 +12,7 @@ from classifiers.knn import KNearestNeighbor
 from classifiers.linear import LinearSVM, Softmax
 from classifiers.net import TwoLayerNet
 from features import HOG, BagOfVisualWords, ColorHistogram, FeatureStack
-from pipeline import artifacts
+from pipeline import _io, artifacts
 from pipeline.artifacts import ALLOWED_CLASSES, ArtifactError, load, read_manifest, save
 from pipeline.image_pipeline import ImagePipeline
 
@@ -326,7 +326,7 @@ def two_pipelines(color_data):
 def test_save_replaces_an_existing_model(tmp_path, monkeypatch, two_pipelines, exchange):
     a, b = two_pipelines
     if not exchange:
-        monkeypatch.setattr(artifacts, "_exchange", lambda new, path: False)
+        monkeypatch.setattr(_io, "exchange_paths", lambda new, path: False)
     save(a, tmp_path / "m")
     save(b, tmp_path / "m")
     assert load(tmp_path / "m").features == "raw:size=4"
@@ -345,13 +345,13 @@ def test_crash_mid_save_keeps_the_previous_model(tmp_path, monkeypatch, two_pipe
         raise OSError("disk full (simulated)")
 
     if not exchange:
-        monkeypatch.setattr(artifacts, "_exchange", lambda new, path: False)
+        monkeypatch.setattr(_io, "exchange_paths", lambda new, path: False)
     if where == "arrays":
         monkeypatch.setattr(np, "savez", boom)
     elif where == "manifest":
         monkeypatch.setattr(artifacts, "_write_manifest", boom)
     elif exchange:
-        monkeypatch.setattr(artifacts, "_exchange", boom)
+        monkeypatch.setattr(_io, "exchange_paths", boom)
     else:
         real_rename = os.rename
         monkeypatch.setattr(os, "rename", lambda src, dst: boom() if ".tmp" in str(src) else real_rename(src, dst))
