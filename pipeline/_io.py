@@ -1,5 +1,11 @@
 """Atomic writes: a file (write a temporary one beside it, then rename) or a whole folder
-(write a temporary sibling, then exchange the two)."""
+(write a temporary sibling, then exchange the two).
+
+The temporary file or folder is created the way any new one is (``open``, ``mkdir``), so
+what lands at the final path has the permissions the umask gives, as if written in
+place: not ``mkstemp``'s 0600 or ``mkdtemp``'s 0700, which would hide a model or a
+dataset from the service account or container user that reads it.
+"""
 from __future__ import annotations
 
 import ctypes
@@ -8,7 +14,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,24 +21,42 @@ from pathlib import Path
 import numpy as np
 
 
+def sibling_path(path, suffix=".tmp"):
+    """A new hidden name beside ``path``, ``.NAME.<random>SUFFIX``; nothing is created."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}{suffix}")
+
+
 @contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success rename it over ``path``.
+    """Yield a path beside ``path`` for the body to write; on success sync it and rename it over ``path``.
 
-    On an exception the temporary file is removed and ``path`` is left as it was.
+    The body creates the file (``open(tmp, "wb")``, ``np.save``, ...). On an exception the
+    temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = sibling_path(path)
     try:
-        yield Path(tmp)
+        yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def make_sibling_folder(path):
+    """Create a new, empty hidden folder beside ``path`` (see :func:`sibling_path`) and return it."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = sibling_path(path)
+        try:
+            tmp.mkdir()
+            return tmp
+        except FileExistsError:  # 48 random bits taken already: draw again
+            continue
 
 
 def save_npy_atomic(path, array):
@@ -96,7 +119,7 @@ def replace_folder(new, path):
         return
     if exchange_paths(new, path):
         return
-    old = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
+    old = sibling_path(path, ".old")
     os.rename(path, old)
     try:
         os.rename(new, path)

@@ -26,7 +26,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,7 +34,7 @@ import numpy as np
 import sklearn
 
 from pipeline._artifact_codec import ALLOWED_CLASSES, CLASS_NAMES, ROOT, ArtifactError, Reader, Writer
-from pipeline._io import fsync_folder, replace_folder
+from pipeline._io import fsync_folder, make_sibling_folder, replace_folder
 from pipeline.image_pipeline import COLOR_MODES, ImagePipeline
 from pipeline.version import package_version
 
@@ -116,8 +115,7 @@ def save(pipeline, path):
     path = Path(path)
     _check_replaceable(path)
     manifest, arrays = build_manifest(pipeline)  # fails before anything touches the disk
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = make_sibling_folder(path)
     try:
         _write_arrays(tmp / ARRAYS, arrays)
         manifest["arrays"] = {"file": ARRAYS, "sha256": _sha256(tmp / ARRAYS),

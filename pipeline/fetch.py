@@ -231,7 +231,6 @@ def safe_extract_tar(archive, dest):
                 with atomic_path(target) as tmp, src, open(tmp, "wb") as out:
                     for chunk in iter(lambda: src.read(_CHUNK), b""):
                         out.write(chunk)
-                os.chmod(target, 0o644)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise FetchError(f"{archive}: cannot extract ({type(exc).__name__}: {exc})") from exc
     logger.info("extracted %d members of %s into %s", len(members), archive, dest)

@@ -50,6 +50,14 @@ def rng():
     return np.random.default_rng(0)
 
 
+@pytest.fixture
+def umask_022():
+    """The common umask (022) for the test, whatever the runner's; new files 0644, folders 0755."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
 @pytest.fixture(scope="session")
 def fashion_mnist_test():
     """The 10,000 Fashion-MNIST test images (Debian's dataset-fashion-mnist or $CVPIPE_DATA)."""

@@ -362,6 +362,20 @@ def test_crash_mid_save_keeps_the_previous_model(tmp_path, monkeypatch, two_pipe
     np.testing.assert_array_equal(load(tmp_path / "m").predict(images), a.predict(images))
 
 
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_a_saved_model_has_the_permissions_of_a_new_folder(tmp_path, monkeypatch, two_pipelines, umask_022,
+                                                            exchange):
+    """Readable by the service account or container user that serves it (no mkdtemp 0700)."""
+    a, b = two_pipelines
+    if not exchange:
+        monkeypatch.setattr(_io, "exchange_paths", lambda new, path: False)
+    for pipeline in (a, b):  # a new folder, then a replaced one
+        save(pipeline, tmp_path / "m")
+        assert (tmp_path / "m").stat().st_mode & 0o777 == 0o755
+        assert {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "m").iterdir()} == {"manifest.json": 0o644,
+                                                                          "arrays.npz": 0o644}
+
+
 def test_save_refuses_to_replace_what_is_not_a_model(tmp_path, two_pipelines):
     a, _ = two_pipelines
     (tmp_path / "notes").mkdir()

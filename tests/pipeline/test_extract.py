@@ -46,6 +46,12 @@ def test_local_job_writes_what_the_extractor_computes(npz_dataset, tmp_path):
     assert not (tmp_path / "out" / "chunks").exists()
 
 
+def test_the_job_writes_files_with_the_permissions_of_new_files(npz_dataset, tmp_path, umask_022):
+    run_extraction(npz_dataset, "hog:pixels_per_cell=7", tmp_path / "out", chunk_size=100, progress=False)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "out").iterdir()}
+    assert modes and set(modes.values()) == {0o644}, modes
+
+
 def test_dask_engine_gives_the_same_bytes_as_local(npz_dataset, tmp_path):
     from distributed import LocalCluster
 

@@ -88,11 +88,12 @@ def mnist_mirror(served, rng, monkeypatch):
     return folder, server, data
 
 
-def test_fetch_then_load(isolated, mnist_mirror):
+def test_fetch_then_load(isolated, mnist_mirror, umask_022):
     folder, server, data = mnist_mirror
     path = fetch_dataset("mnist", cache_dir=isolated, base_url=f"{server.url}/mnist/", progress=False)
     assert path == isolated / "mnist"
     assert sorted(p.name for p in path.iterdir()) == sorted(MNIST_FILES)  # no temp files left
+    assert {p.stat().st_mode & 0o777 for p in path.iterdir()} == {0o644}  # readable by other users
     for split, (images, labels) in data.items():
         ds = load_dataset("mnist", split=split)
         np.testing.assert_array_equal(ds.images, images)
@@ -193,13 +194,14 @@ def _cifar_tarball(path, tmp, rng):
     return expected
 
 
-def test_fetch_cifar_then_load(isolated, served, rng, tmp_path, monkeypatch):
+def test_fetch_cifar_then_load(isolated, served, rng, tmp_path, monkeypatch, umask_022):
     root, server = served
     expected = _cifar_tarball(root / "cifar-10-python.tar.gz", tmp_path / "build", rng)
     monkeypatch.setitem(fetch.CHECKSUMS, "cifar10",
                         {"cifar-10-python.tar.gz": _md5(root / "cifar-10-python.tar.gz")})
     path = fetch_dataset("cifar10", base_url=server.url, progress=False)
     assert (path / "cifar-10-batches-py" / "data_batch_5").is_file()
+    assert {p.stat().st_mode & 0o777 for p in (path / "cifar-10-batches-py").iterdir()} == {0o644}
     for split, (images, labels) in expected.items():
         ds = load_dataset("cifar10", split=split)
         np.testing.assert_array_equal(ds.images, images)
