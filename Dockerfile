@@ -17,8 +17,8 @@ COPY features ./features
 COPY classifiers ./classifiers
 COPY pipeline ./pipeline
 COPY service ./service
-# The service extra brings gunicorn, the dist extra Dask (scheduler, workers, extract job).
-RUN pip install ".[service,dist]" \
+# gunicorn comes with the package (Linux); the dist extra brings Dask (scheduler, workers, extract job).
+RUN pip install ".[dist]" \
  && rm -rf /src
 # gunicorn reads its settings from this file (CVPIPE_* variables below change them). A file,
 # not `python:service.gunicorn_conf`: importing the package would load numpy into the master.

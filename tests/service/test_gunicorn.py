@@ -36,7 +36,7 @@ N_CLIENTS = 3  # client threads under load: at most this many requests are in fl
 @pytest.fixture(autouse=True, scope="module")
 def _gunicorn_installed():
     require(importlib.util.find_spec("gunicorn") is not None,
-            "gunicorn is not installed (pip install 'cvpipe[service]')")
+            "gunicorn is not installed (a dependency of cvpipe on Linux: pip install gunicorn)")
 
 
 @pytest.fixture(scope="module")
