@@ -10,11 +10,12 @@ tests.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from compute.backend import cpu_kernel
 
-@numba.njit(fastmath=True, cache=True, nogil=True, error_model="numpy")
+
+@cpu_kernel(fastmath=True, nogil=True, error_model="numpy")
 def adam_step(w, dw, m, v, step_size, beta1, beta2, eps_hat, l2):  # pragma: no cover - compiled
     """In place, with ``g = dw + l2 w``: ``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g^2``,
     ``w -= a m / (sqrt(v) + e)``.

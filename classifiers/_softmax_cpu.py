@@ -8,11 +8,12 @@ array form stays as the reference (the tests hold the two equal) and serves CuPy
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from compute.backend import cpu_kernel
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+
+@cpu_kernel(nogil=True, error_model="numpy")
 def softmax_loss_grad(scores, y):  # pragma: no cover - compiled
     """Mean cross-entropy of ``softmax(scores)`` against ``y`` and its gradient.
 

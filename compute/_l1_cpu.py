@@ -12,6 +12,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from compute.backend import cpu_kernel
+
 
 ROWS_PER_TASK = 16  # query rows that share one pass over a block of reference rows
 REF_BLOCK = 64  # reference rows kept in L2 cache while the query rows go past them
@@ -29,7 +31,7 @@ def _four(x, y0, y1, y2, y3):  # pragma: no cover - compiled
     return s0, s1, s2, s3
 
 
-@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+@cpu_kernel(parallel=True, fastmath=True, nogil=True)
 def l1_distances(X, Y, out):  # pragma: no cover - compiled; tested through its callers
     """Fill ``out[i, j] = sum_k |X[i, k] - Y[j, k]|``.
 

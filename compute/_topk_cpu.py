@@ -11,8 +11,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from compute.backend import cpu_kernel
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+
+@cpu_kernel(parallel=True, nogil=True)
 def _smallest_k(D, k, vals, idx):  # pragma: no cover - compiled; tested through its callers
     n_rows, n_cols = D.shape
     for r in numba.prange(n_rows):

@@ -150,3 +150,33 @@ def raw_kernel(source, name, dtype_name, **defines):
     header = f"#define T {ctype}\n#define INF {inf}\n{is_float}" + "".join(
         f"#define {key} {value}\n" for key, value in defines.items())
     return cupy.RawKernel(header + source, name)
+
+
+def cpu_kernel(**options):
+    """``numba.njit(cache=True, **options)``: how every compiled CPU kernel is declared.
+
+    Numba keeps compiled kernels on disk beside the sources, or in ``$NUMBA_CACHE_DIR``,
+    or under the user's home. Where it can write none of these (a read-only install run
+    by a user without a writable home, ``NUMBA_CACHE_DIR`` unset or unwritable), a plain
+    ``cache=True`` makes the kernel's module fail to import, and with it every model
+    that uses the kernel. This decorator compiles such a kernel in memory instead (at
+    its first call in each process) and logs a warning that says how to get the cache.
+
+    Parameters
+    ----------
+    **options
+        Further ``numba.njit`` options (``nogil``, ``parallel``, ``fastmath``, ...).
+    """
+    import numba  # only the compiled kernels need it
+
+    def decorate(func):
+        try:
+            return numba.njit(cache=True, **options)(func)
+        except RuntimeError as exc:  # "cannot cache function ...: no locator available for file ..."
+            if "cannot cache" not in str(exc):
+                raise
+            logger.warning("%s.%s compiles in memory at each start: numba has nowhere to cache it (%s); set "
+                           "NUMBA_CACHE_DIR to a writable folder", func.__module__, func.__qualname__, exc)
+            return numba.njit(**options)(func)
+
+    return decorate

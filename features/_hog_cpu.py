@@ -13,16 +13,16 @@ images and CuPy.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from compute.backend import cpu_kernel
 from features._hog_histograms import _G, _SIDE  # the bin table's layout
 
 #: ``block_norm`` names -> the kernel's method codes.
 METHOD_CODES = {"L1": 0, "L1-sqrt": 1, "L2": 2, "L2-Hys": 3}
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@cpu_kernel(nogil=True, error_model="numpy")
 def hog_gray_uint8(images, bin_table, cell, cells, block, orientations, method, eps, out):  # pragma: no cover - compiled
     """HOG vectors of gray ``uint8`` images, written into ``out``.
 
