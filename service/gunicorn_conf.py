@@ -84,11 +84,12 @@ def post_fork(server, worker):
     """In the new worker, before it loads the app: the app's log lines go to gunicorn's error log.
 
     Model loads and load failures ("model broken: failed to load: ...") are logged by
-    the ``service`` and ``pipeline`` loggers; without this they would only reach
-    Python's last-resort handler (warnings and worse, no time or pid).
+    the ``service`` and ``pipeline`` loggers, a kernel that cannot be cached by
+    ``compute`` (through ``features`` and ``classifiers``); without this they would only
+    reach Python's last-resort handler (warnings and worse, no time or pid).
     """
     gunicorn_log = logging.getLogger("gunicorn.error")
-    for name in ("service", "pipeline"):
+    for name in ("service", "pipeline", "compute", "features", "classifiers"):
         logger = logging.getLogger(name)
         if not logger.handlers:
             for handler in gunicorn_log.handlers:
