@@ -1,11 +1,13 @@
-"""The package as pip installs it (a wheel, not this checkout), served by gunicorn the way
-the Docker image serves it: its own config file, the upload page's files from the
-package, and numba with nowhere to cache its kernels."""
+"""The package as the Dockerfile builds it (a wheel of the files its COPY lines take, not
+this checkout), served by gunicorn the way the image serves it: its own config file, the
+upload page's files from the package, and numba with nowhere to cache its kernels."""
 from __future__ import annotations
 
 import http.client
 import io
 import os
+import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -22,11 +24,25 @@ pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="gunicorn: Linux
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def dockerfile_sources():
+    """What the Dockerfile copies into /src before ``pip install``: the paths of its COPY lines."""
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    install = next(i for i, line in enumerate(lines) if re.match(r"RUN pip install", line))
+    sources = [src for line in lines[:install] if line.startswith("COPY ") for src in line.split()[1:-1]]
+    assert sources, "no COPY line before `RUN pip install` in the Dockerfile"
+    return sources
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """The wheel of this checkout, unpacked into a folder: what ``pip install .`` puts in site-packages."""
-    out = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--quiet", "-w", str(out)],
+    """A wheel built from what the Dockerfile copies, unpacked: what its ``pip install`` puts in site-packages."""
+    src, out = tmp_path_factory.mktemp("src"), tmp_path_factory.mktemp("wheel")
+    for name in dockerfile_sources():
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            shutil.copy2(ROOT / name, src / name)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--quiet", "-w", str(out)],
                            capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = out.glob("cvpipe-*.whl")
@@ -47,6 +63,11 @@ def test_the_installed_package_serves_under_gunicorn(installed, tmp_path):
            # cache folder): the kernels must compile in memory instead of failing to import. The
            # IPython locator takes only functions defined in IPython, so none is found.
            "NUMBA_CACHE_LOCATOR_CLASSES": "numba.core.caching.IPythonCacheLocator"}
+    where = subprocess.run([sys.executable, "-c", "import compute, features, classifiers, pipeline, service; "
+                            "print('\\n'.join(m.__file__ for m in (compute, features, classifiers, pipeline, service)))"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert where.returncode == 0, where.stderr[-2000:]
+    assert all(Path(f).is_relative_to(installed) for f in where.stdout.split()), where.stdout  # not this checkout
     log = open(tmp_path / "gunicorn.log", "w+")
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config",
                                str(installed / "service" / "gunicorn_conf.py"), "service.wsgi:app"],
