@@ -1,4 +1,10 @@
-"""Datasets, feature specs and the batch extraction job (artifacts and selection to come)."""
+"""Datasets, feature and classifier specs, and the batch extraction job.
+
+``ImagePipeline`` (:mod:`pipeline.image_pipeline`), the artifacts (:mod:`pipeline.artifacts`),
+model selection (:mod:`pipeline.selection`, :mod:`pipeline.search`), the training workflows
+(:mod:`pipeline.workflows`) and the command line (:mod:`pipeline.cli`) are imported from
+their modules.
+"""
 from pipeline.datasets import (
     Dataset,
     DatasetError,
@@ -8,7 +14,7 @@ from pipeline.datasets import (
 )
 from pipeline.fetch import ChecksumError, FetchError, fetch_dataset
 from pipeline.extract import ExtractionError, load_features, run_extraction
-from pipeline.spec import SpecError, build_extractor, parse_feature_spec
+from pipeline.spec import SpecError, build_classifier, build_extractor, parse_feature_spec
 
 __all__ = [
     "ChecksumError",
@@ -20,6 +26,7 @@ __all__ = [
     "DatasetNotFoundError",
     "ExtractionError",
     "SpecError",
+    "build_classifier",
     "build_extractor",
     "load_dataset",
     "load_features",

@@ -96,7 +96,7 @@ def _cmd_cv_knn(args):
 
 def _cmd_search(args):
     from pipeline.datasets import load_dataset
-    from pipeline.image_pipeline import build_classifier
+    from pipeline.spec import build_classifier
     from pipeline.search import random_search
     from pipeline.spec import build_extractor
     from pipeline.workflows import limited, write_json

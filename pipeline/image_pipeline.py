@@ -22,75 +22,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from classifiers.knn import KNearestNeighbor
-from classifiers.linear import LinearSVM, Softmax
-from classifiers.net import TwoLayerNet
 from features import FeatureStack
 from features._base import check_images
-from pipeline.spec import SpecError, build_extractor, parse_value
+from pipeline.spec import build_classifier, build_extractor
 
-CLASSIFIERS = {
-    "knn": KNearestNeighbor,
-    "kneighbors": KNearestNeighbor,
-    "svm": LinearSVM,
-    "linear_svm": LinearSVM,
-    "softmax": Softmax,
-    "net": TwoLayerNet,
-    "mlp": TwoLayerNet,
-    "two_layer_net": TwoLayerNet,
-}
 COLOR_MODES = ("L", "RGB")
-
-
-# ------------------------------------------------------------------ classifier specs
-def parse_classifier_spec(spec):
-    """Split ``"name:key=value,key=value"`` into the classifier class and its parameters.
-
-    Parameters
-    ----------
-    spec : str
-        A name from :data:`CLASSIFIERS`, optionally followed by ``:`` and comma-separated
-        ``key=value`` items. Values are numbers, ``true``/``false``, strings, or ``AxB``
-        tuples (``hidden_sizes=256x128``); a single int where the default is a tuple
-        becomes a 1-tuple (``hidden_sizes=256`` -> ``(256,)``).
-
-    Returns
-    -------
-    cls : type
-    params : dict
-
-    Raises
-    ------
-    SpecError
-        For an unknown name or parameter, or an item that is not ``key=value``.
-    """
-    if not isinstance(spec, str) or not spec.strip():
-        raise SpecError(f"expected a classifier spec such as 'knn:n_neighbors=5', got {spec!r}")
-    name, _, rest = spec.strip().partition(":")
-    name = name.strip().lower()
-    if name not in CLASSIFIERS:
-        raise SpecError(f"unknown classifier {name!r} in {spec!r}; expected one of {sorted(CLASSIFIERS)}")
-    cls = CLASSIFIERS[name]
-    defaults = cls().get_params(deep=False)
-    params = {}
-    for item in (t.strip() for t in rest.split(",")) if rest.strip() else ():
-        key, eq, text = item.partition("=")
-        key = key.strip()
-        if not eq or not key:
-            raise SpecError(f"expected key=value in classifier spec {spec!r}, got {item!r}")
-        if key not in defaults:
-            raise SpecError(f"{cls.__name__} has no parameter {key!r}; expected one of {sorted(defaults)}")
-        value = parse_value(text.strip())
-        if isinstance(defaults[key], tuple) and isinstance(value, int) and not isinstance(value, bool):
-            value = (value,)
-        params[key] = value
-    return cls, params
-
-
-def build_classifier(spec):
-    """A new, unfitted classifier from a spec such as ``"knn:n_neighbors=5,metric=l1"``."""
-    cls, params = parse_classifier_spec(spec)
-    return cls(**params)
 
 
 # --------------------------------------------------------------------- the pipeline

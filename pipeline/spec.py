@@ -1,13 +1,15 @@
-"""Feature specifications: the text a user writes to name extractors and their parameters.
+"""Specifications: the text a user writes to name extractors, classifiers and their parameters.
 
-A spec is either a string::
+A feature spec is either a string::
 
     hog:pixels_per_cell=7x7,orientations=12,color_hist:bins=16
 
 (extractors separated by commas; ``name:key=value`` starts an extractor, further
 ``key=value`` items belong to the one before; ``7x7`` is the pair ``(7, 7)``), or a
 JSON/YAML file holding a list of ``{"name": ..., "params": {...}}`` or a mapping
-``{name: {params}}``.
+``{name: {params}}``. A classifier spec is one name and its parameters::
+
+    knn:n_neighbors=5,metric=l1     softmax     svm:reg=1e-4     net:hidden_sizes=256x128
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ from pathlib import Path
 
 import yaml
 
+from classifiers.knn import KNearestNeighbor
+from classifiers.linear import LinearSVM, Softmax
+from classifiers.net import TwoLayerNet
 from features import HOG, BagOfVisualWords, ColorHistogram, FeatureStack, RawPixels
 
 EXTRACTORS = {
@@ -30,8 +35,20 @@ EXTRACTORS = {
 }
 
 
+CLASSIFIERS = {
+    "knn": KNearestNeighbor,
+    "kneighbors": KNearestNeighbor,
+    "svm": LinearSVM,
+    "linear_svm": LinearSVM,
+    "softmax": Softmax,
+    "net": TwoLayerNet,
+    "mlp": TwoLayerNet,
+    "two_layer_net": TwoLayerNet,
+}
+
+
 class SpecError(ValueError):
-    """A feature spec that cannot be understood; the message says what was expected."""
+    """A feature or classifier spec that cannot be understood; the message says what was expected."""
 
 
 def parse_value(text):
@@ -152,3 +169,53 @@ def describe_extractor(extractor):
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in step.get_params(deep=False).items()}
         out.append({"name": name or type(step).__name__.lower(), "class": type(step).__name__, "params": params})
     return out
+
+
+def parse_classifier_spec(spec):
+    """Split ``"name:key=value,key=value"`` into the classifier class and its parameters.
+
+    Parameters
+    ----------
+    spec : str
+        A name from :data:`CLASSIFIERS`, optionally followed by ``:`` and comma-separated
+        ``key=value`` items. Values are numbers, ``true``/``false``, strings, or ``AxB``
+        tuples (``hidden_sizes=256x128``); a single int where the default is a tuple
+        becomes a 1-tuple (``hidden_sizes=256`` -> ``(256,)``).
+
+    Returns
+    -------
+    cls : type
+    params : dict
+
+    Raises
+    ------
+    SpecError
+        For an unknown name or parameter, or an item that is not ``key=value``.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise SpecError(f"expected a classifier spec such as 'knn:n_neighbors=5', got {spec!r}")
+    name, _, rest = spec.strip().partition(":")
+    name = name.strip().lower()
+    if name not in CLASSIFIERS:
+        raise SpecError(f"unknown classifier {name!r} in {spec!r}; expected one of {sorted(CLASSIFIERS)}")
+    cls = CLASSIFIERS[name]
+    defaults = cls().get_params(deep=False)
+    params = {}
+    for item in (t.strip() for t in rest.split(",")) if rest.strip() else ():
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise SpecError(f"expected key=value in classifier spec {spec!r}, got {item!r}")
+        if key not in defaults:
+            raise SpecError(f"{cls.__name__} has no parameter {key!r}; expected one of {sorted(defaults)}")
+        value = parse_value(text.strip())
+        if isinstance(defaults[key], tuple) and isinstance(value, int) and not isinstance(value, bool):
+            value = (value,)
+        params[key] = value
+    return cls, params
+
+
+def build_classifier(spec):
+    """A new, unfitted classifier from a spec such as ``"knn:n_neighbors=5,metric=l1"``."""
+    cls, params = parse_classifier_spec(spec)
+    return cls(**params)

@@ -21,7 +21,8 @@ import yaml
 
 from pipeline.artifacts import load as load_pipeline
 from pipeline.datasets import DatasetNotFoundError, load_dataset
-from pipeline.image_pipeline import ImagePipeline, build_classifier
+from pipeline.image_pipeline import ImagePipeline
+from pipeline.spec import build_classifier
 
 logger = logging.getLogger(__name__)
 

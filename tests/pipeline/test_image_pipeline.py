@@ -7,8 +7,8 @@ from classifiers.knn import KNearestNeighbor
 from classifiers.linear import LinearSVM, Softmax
 from classifiers.net import TwoLayerNet
 from features import HOG, ColorHistogram, FeatureStack
-from pipeline.image_pipeline import ImagePipeline, build_classifier, parse_classifier_spec
-from pipeline.spec import SpecError
+from pipeline.image_pipeline import ImagePipeline
+from pipeline.spec import SpecError, build_classifier, parse_classifier_spec
 
 
 @pytest.fixture(scope="module")
