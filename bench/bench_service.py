@@ -296,6 +296,14 @@ def _cpu_per_request(s):
     return s["server_cpu"] / n * 1e6, s["client_cpu"] / n * 1e6
 
 
+def _share_of_hello(results, runs, name, c):
+    """Endpoint ``name`` against hello at concurrency ``c``: pooled req/s ratio, the ratio of
+    each round, hello's CPU per request over ``name``'s, and both CPU figures (us)."""
+    per_round = [s["rps"] / h["rps"] for h, s in zip(runs["hello", c], runs[name, c])]
+    cpu = {key: sum(_cpu_per_request(results[key, c])) for key in ("hello", name)}
+    return results[name, c]["rps"] / results["hello", c]["rps"], per_round, cpu["hello"] / cpu[name], cpu
+
+
 def _row(name, c, s):
     server_us, client_us = _cpu_per_request(s)
     return (f"{name:<11}{c:>5}{s['rps']:>11,.0f}{s['p50_ms']:>10.2f}{s['p99_ms']:>10.2f}"
@@ -377,21 +385,16 @@ def main(argv=None):
         print(f"  /predict p99 at concurrency 8: {p99:.2f} ms  (target <= 20 ms: "
               f"{'met' if p99 <= 20 else 'NOT met'})")
     for c in levels:
-        ratio = results["predict", c]["rps"] / results["hello", c]["rps"]
-        per_round = [p["rps"] / h["rps"] for h, p in zip(runs["hello", c], runs["predict", c])]
+        ratio, per_round, cpu_ratio, cpu = _share_of_hello(results, runs, "predict", c)
         print(f"  /predict req/s / hello req/s at concurrency {c}: {ratio:.2f}  (target >= 0.5: "
               f"{verdict(ratio, 0.5)}); by round: {', '.join(f'{x:.2f}' for x in per_round)}")
-        cpu = {name: sum(_cpu_per_request(results[name, c])) for name in ("hello", "predict")}
         print(f"    CPU per request (workers + client): hello {cpu['hello']:.0f} us, /predict {cpu['predict']:.0f} us; "
-              f"hello / predict {cpu['hello'] / cpu['predict']:.2f}")
+              f"hello / predict {cpu_ratio:.2f}")
         if args.bare:
-            bare = results["bare", c]["rps"] / results["hello", c]["rps"]
-            per_round = [p["rps"] / h["rps"] for h, p in zip(runs["hello", c], runs["bare", c])]
+            ratio, per_round, cpu_ratio, cpu = _share_of_hello(results, runs, "bare", c)
             print(f"  /predict-bare req/s / hello req/s at concurrency {c} (the work alone, an upper bound): "
-                  f"{bare:.2f}; by round: {', '.join(f'{x:.2f}' for x in per_round)}")
-            bare_cpu = sum(_cpu_per_request(results["bare", c]))
-            print(f"    CPU per request: /predict-bare {bare_cpu:.0f} us; hello / predict-bare "
-                  f"{cpu['hello'] / bare_cpu:.2f}")
+                  f"{ratio:.2f}; by round: {', '.join(f'{x:.2f}' for x in per_round)}")
+            print(f"    CPU per request: /predict-bare {cpu['bare']:.0f} us; hello / predict-bare {cpu_ratio:.2f}")
     speedup = t_single / t_batch
     print(f"  {N_BATCH} one-image requests: {t_single * 1e3:.1f} ms ({N_BATCH / t_single:,.0f} images/s); "
           f"one {N_BATCH}-image request ({batch_bytes:,} bytes): {t_batch * 1e3:.1f} ms "
