@@ -243,20 +243,26 @@ class TwoLayerNet(ClassifierMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- inference
     def _scores(self, X):
-        """Scores (n_samples, n_classes) as float64 NumPy, computed on the device in chunks."""
+        """Scores (n_samples, n_classes) as NumPy arrays of ``dtype``, computed on the device in chunks.
+
+        The answer keeps the precision the network computes in: a float32 network's
+        scores carry float32 rounding (which depends, in the last bits, on how BLAS splits
+        the batch), and widening them to float64 would claim digits they do not have.
+        """
         check_is_fitted(self)
         X = check_predict_input(self, X, np.dtype(self.dtype))
         xp = get_array_module(self.device)
         net = FullyConnectedNet({k: to_device(v, xp) for k, v in self.params_.items()},
                                 {k: to_device(v, xp) for k, v in self.running_.items()}, self.activation)
-        out = np.empty((X.shape[0], len(self.classes_)))
+        out = np.empty((X.shape[0], len(self.classes_)), dtype=self.params_["W1"].dtype)
         for start in range(0, X.shape[0], PREDICT_BATCH):
             chunk = slice(start, start + PREDICT_BATCH)
             out[chunk] = to_numpy(net.scores(to_device(X[chunk], xp)))
         return out
 
     def predict_proba(self, X):
-        """Class probabilities, shape (n_samples, n_classes), columns ordered as ``classes_``."""
+        """Class probabilities, shape (n_samples, n_classes), columns ordered as ``classes_``,
+        in the network's ``dtype``."""
         return softmax(self._scores(X))
 
     def predict(self, X):
