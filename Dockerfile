@@ -17,6 +17,7 @@ COPY features ./features
 COPY classifiers ./classifiers
 COPY pipeline ./pipeline
 COPY service ./service
+COPY cvpipe ./cvpipe
 # gunicorn comes with the package (Linux); the dist extra brings Dask (scheduler, workers, extract job).
 RUN pip install ".[dist]" \
  && rm -rf /src

@@ -16,7 +16,7 @@ sys.stdout.reconfigure(line_buffering=True)  # a long bench stopped part-way kee
 
 def fashion_mnist_raw():
     """Raw pixels in [0, 1], float32: ``X_train (60000, 784), y_train, X_test (10000, 784), y_test``."""
-    from pipeline.datasets import load_dataset
+    from pipeline.data.datasets import load_dataset
 
     train, test = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
     flat = lambda d: d.images.reshape(len(d), -1).astype(np.float32) / np.float32(255)  # noqa: E731

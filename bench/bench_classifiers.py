@@ -54,7 +54,7 @@ def bench_softmax_hog(data, _, seeds=(0, 1, 2)):
     from sklearn.linear_model import LogisticRegression
 
     from features import HOG
-    from pipeline.datasets import load_dataset
+    from pipeline.data.datasets import load_dataset
 
     train, test = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
     hog = HOG(orientations=9, pixels_per_cell=(7, 7), cells_per_block=(2, 2), device="cpu")

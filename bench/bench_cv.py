@@ -21,7 +21,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 
 from compute.distances import nearest_neighbors
-from pipeline.selection import DEFAULT_KS, cross_validate_knn, make_folds
+from pipeline.selection.knn_cv import DEFAULT_KS, cross_validate_knn, make_folds
 
 TARGET = 8.0
 P_OF = {"l1": 1, "l2": 2}

@@ -52,11 +52,11 @@ def _read_idx_images(path):
 def load_images():
     """The Fashion-MNIST test images and where they came from."""
     try:
-        from pipeline.datasets import load_dataset
+        from pipeline.data.datasets import load_dataset
 
-        return np.asarray(load_dataset("fashion-mnist", split="test").images), "pipeline.datasets"
+        return np.asarray(load_dataset("fashion-mnist", split="test").images), "pipeline.data.datasets"
     except Exception as exc:  # not written yet, or no data there: read the file directly
-        print(f"(pipeline.datasets unavailable: {exc!r}; reading {IDX_FILE})")
+        print(f"(pipeline.data.datasets unavailable: {exc!r}; reading {IDX_FILE})")
         return _read_idx_images(IDX_FILE), str(IDX_FILE)
 
 

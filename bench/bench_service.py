@@ -2,7 +2,7 @@
 
     python bench/bench_service.py [--duration 10] [--rounds 3] [--concurrency 8,32] [--workers 2]
                                   [--threads 2] [--worker-class balanced] [--client auto|wrk|python]
-                                  [--body multipart|raw] [--bare]
+                                  [--body multipart|raw]
 
 A HOG (7x7 cells) + softmax model on 28x28 grayscale input (trained on 20,000
 Fashion-MNIST training images; scikit-learn's digits resized to 28x28 when
@@ -20,13 +20,10 @@ rate (and of hello's CPU per request, its less noisy twin).
 Then one request with 64 images against 64 one-image requests (sequential, one
 keep-alive connection, medians of 21 alternating tries): per-image throughput.
 
-``--bare`` adds a third endpoint to each round, ``POST /predict-bare`` (bench only,
-``bench/_service_wsgi.py``): a prediction's work with no input checks, EXIF step, metrics
-or NaN-aware ordering, checked first to answer as /predict does. Its share of hello's
-rate bounds what trimming the app could give /predict.
-
-Targets: no errors; p99 <= 20 ms at concurrency 8; /predict >= 0.5x hello's
-requests/s; the 64-image request >= 10x the per-image throughput of single requests.
+Targets: no errors; p99 <= 20 ms at concurrency 8; the 64-image request >= 10x the
+per-image throughput of single requests. /predict's share of hello's rate is printed
+for comparison between runs; it is not a target (the service is measured against a
+peer service instead).
 """
 from __future__ import annotations
 
@@ -49,7 +46,8 @@ import numpy as np
 from _common import machine_line, verdict
 from PIL import Image
 
-from service.server import DEFAULT_THREADS, WORKER_CLASSES, connections_per_worker, start, stop, worker_pids
+from service.server import DEFAULT_THREADS, WORKER_CLASSES
+from service.testing import connections_per_worker, start, stop, worker_pids
 
 BENCH_DIR = Path(__file__).resolve().parent
 N_BATCH = 64
@@ -58,9 +56,9 @@ N_BATCH = 64
 # ------------------------------------------------------------------ the model and the bodies
 def train_model(models_dir):
     """Fit HOG(7x7) + softmax on 28x28 images and save it as ``models_dir/default``; returns test images."""
-    from pipeline.datasets import DatasetNotFoundError, load_dataset
-    from pipeline.image_pipeline import ImagePipeline
-    from pipeline.selection import stratified_subset
+    from pipeline.data.datasets import DatasetNotFoundError, load_dataset
+    from pipeline.model import ImagePipeline, save
+    from pipeline.selection.knn_cv import stratified_subset
 
     try:
         train, test = load_dataset("fashion-mnist", "train"), load_dataset("fashion-mnist", "test")
@@ -73,7 +71,7 @@ def train_model(models_dir):
     model = ImagePipeline("hog:pixels_per_cell=7x7", "softmax:random_state=0")
     model.fit(train.images, train.labels, class_names=train.class_names)
     model.metrics_ = {"test_accuracy": float(model.score(test.images, test.labels))}
-    model.save(Path(models_dir) / "default")
+    save(model, Path(models_dir) / "default")
     print(f"model: HOG 7x7 + softmax on {source}: fit in {time.perf_counter() - t0:.1f} s, "
           f"test accuracy {model.metrics_['test_accuracy']:.3f}")
     return test.images
@@ -184,25 +182,6 @@ def run_python_client(url, concurrency, duration, body=None, content_type=None, 
     n = len(latencies) + errors[0]
     return {"requests": n, "seconds": seconds, "rps": n / seconds, "p50_ms": float(np.percentile(ms, 50)),
             "p99_ms": float(np.percentile(ms, 99)), "max_ms": float(ms.max()), "errors": errors[0]}
-
-
-def check_bare(base_url, body, content_type):
-    """Raise unless /predict-bare answers the image as /predict does (same classes, scores to 1e-5)."""
-    host, port = base_url.split("//", 1)[1].rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
-    answers = []
-    for path in ("/predict?top_k=5", "/predict-bare"):
-        conn.request("POST", path, body=body, headers={"Content-Type": content_type})
-        response = conn.getresponse()
-        data = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"{path} answered {response.status}: {data[:300]!r}")
-        answers.append(json.loads(data)["predictions"][0]["top_k"])
-    conn.close()
-    full, bare = answers
-    if ([t["class_index"] for t in full] != [t["class_index"] for t in bare]
-            or not np.allclose([t["score"] for t in full], [t["score"] for t in bare], rtol=1e-5, atol=1e-7)):
-        raise RuntimeError(f"/predict-bare does not answer as /predict: {bare} against {full}")
 
 
 # ------------------------------------------------------------------ batch against single
@@ -324,8 +303,6 @@ def main(argv=None):
     parser.add_argument("--worker-class", default="balanced", choices=sorted(WORKER_CLASSES))
     parser.add_argument("--client", default="auto", choices=["auto", "wrk", "python"])
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unrecorded load on each endpoint first")
-    parser.add_argument("--bare", action="store_true",
-                        help="also drive POST /predict-bare (the work alone, no checks: an upper bound)")
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",")]
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
@@ -350,9 +327,6 @@ def main(argv=None):
             print(f"{'endpoint':<10}{'conc':>6}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}"
                   f"{'errors':>8}{'requests':>10}{'srv us':>9}{'cli us':>8}  {'conns/worker':>8}")
             endpoints = [("hello", "/hello", None, None), ("predict", "/predict?top_k=5", body, ctype)]
-            if args.bare:
-                check_bare(server.base_url, body, ctype)
-                endpoints.append(("bare", "/predict-bare", body, ctype))
             runs = {}
             for _, path, b, ct in endpoints:
                 if args.warmup:  # both workers loaded, kernels compiled, caches warm
@@ -386,15 +360,10 @@ def main(argv=None):
               f"{'met' if p99 <= 20 else 'NOT met'})")
     for c in levels:
         ratio, per_round, cpu_ratio, cpu = _share_of_hello(results, runs, "predict", c)
-        print(f"  /predict req/s / hello req/s at concurrency {c}: {ratio:.2f}  (target >= 0.5: "
-              f"{verdict(ratio, 0.5)}); by round: {', '.join(f'{x:.2f}' for x in per_round)}")
+        print(f"  /predict req/s / hello req/s at concurrency {c}: {ratio:.2f} (not a target); "
+              f"by round: {', '.join(f'{x:.2f}' for x in per_round)}")
         print(f"    CPU per request (workers + client): hello {cpu['hello']:.0f} us, /predict {cpu['predict']:.0f} us; "
               f"hello / predict {cpu_ratio:.2f}")
-        if args.bare:
-            ratio, per_round, cpu_ratio, cpu = _share_of_hello(results, runs, "bare", c)
-            print(f"  /predict-bare req/s / hello req/s at concurrency {c} (the work alone, an upper bound): "
-                  f"{ratio:.2f}; by round: {', '.join(f'{x:.2f}' for x in per_round)}")
-            print(f"    CPU per request: /predict-bare {cpu['bare']:.0f} us; hello / predict-bare {cpu_ratio:.2f}")
     speedup = t_single / t_batch
     print(f"  {N_BATCH} one-image requests: {t_single * 1e3:.1f} ms ({N_BATCH / t_single:,.0f} images/s); "
           f"one {N_BATCH}-image request ({batch_bytes:,} bytes): {t_batch * 1e3:.1f} ms "

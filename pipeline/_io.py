@@ -1,5 +1,6 @@
-"""Atomic writes: a file (write a temporary one beside it, then rename) or a whole folder
-(write a temporary sibling, then exchange the two).
+"""Files cvpipe writes and checks: atomic writes of a file (a temporary one beside it,
+then a rename) or a whole folder (a temporary sibling, then an exchange), the one JSON
+writer, and the one sha256 of a file.
 
 The temporary file or folder is created the way any new one is (``open``, ``mkdir``), so
 what lands at the final path has the permissions the umask gives, as if written in
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import hashlib
 import json
 import os
 import shutil
@@ -66,10 +68,54 @@ def save_npy_atomic(path, array):
             np.save(fh, np.asarray(array), allow_pickle=False)
 
 
-def write_json_atomic(path, obj):
-    """Write ``obj`` as indented JSON, atomically."""
+def format_json(value, indent=""):
+    """Strict JSON (no NaN or infinity), indented, where a value that fits in the rest of
+    its line stays on one line: readable manifests without a line per number."""
+    flat = json.dumps(value, allow_nan=False, default=_plain)
+    if not isinstance(value, (list, tuple, dict)) or len(indent) + len(flat) <= 88:
+        return flat
+    inner = indent + "  "
+    if not isinstance(value, dict):
+        items = [inner + format_json(v, inner) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + indent + "]"
+    items = [f"{inner}{json.dumps(str(k))}: {format_json(v, inner)}" for k, v in value.items()]
+    return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+
+
+def _plain(value):
+    """What ``json`` cannot write itself: paths as strings, NumPy scalars and arrays as numbers."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def write_json(path, obj):
+    """Write ``obj`` as :func:`format_json` text to ``path``, atomically (every JSON file cvpipe writes).
+
+    Raises
+    ------
+    ValueError
+        ``obj`` holds NaN or infinity (not JSON).
+    TypeError
+        ``obj`` holds something that is not a JSON value.
+    """
+    text = format_json(obj) + "\n"  # first: a bad value leaves the disk untouched
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def file_sha256(file):
+    """Hex sha256 of a path, or of an open binary file read from where it stands."""
+    if isinstance(file, (str, os.PathLike)):
+        with open(file, "rb") as fh:
+            return file_sha256(fh)
+    digest = hashlib.sha256()
+    for block in iter(lambda: file.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
 
 
 def read_json(path):

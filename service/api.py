@@ -1,37 +1,36 @@
-"""The API blueprint: predict, models, health, readiness, metrics, OpenAPI.
+"""The API blueprint: ``POST /predict``, ``POST /v1/models/<name>/predict``, and the
+models (``GET /v1/models[/<name>]``, ``POST /v1/models/reload``).
 
-When ``CVPIPE_API_TOKEN`` is set, ``/predict`` and everything under ``/v1`` require
-``Authorization: Bearer <token>``; ``/healthz``, ``/readyz``, ``/metrics`` and
-``/openapi.json`` stay open (probes and scrapers carry no token).
+When ``CVPIPE_API_TOKEN`` is set, every endpoint of this blueprint requires
+``Authorization: Bearer <token>``, checked by one hook (:func:`_check_token`) before
+any of them runs. The operations endpoints (:mod:`service.ops`: probes, metrics,
+OpenAPI) live in another blueprint and stay open: probes and scrapers carry no token.
 """
 from __future__ import annotations
 
 import hmac
-import json
-import math
 import re
 import time
 
 import numpy as np
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
-from pipeline.workflows import class_scores
 from service.decode import decode_image, read_images
 from service.errors import bad_request, not_found, unauthorized, unavailable
-from service.openapi import openapi_document
 
 api = Blueprint("api", __name__)
 DEFAULT_TOP_K = 5
 _INTEGER = re.compile(r"^\+?\d{1,9}$")
 
 
-def _state():
+def service_state():
     return current_app.extensions["cvpipe"]
 
 
 # --------------------------------------------------------------------------- checks
+@api.before_request
 def _check_token():
-    token = _state().settings.api_token
+    token = service_state().settings.api_token
     if not token:
         return
     header = request.headers.get("Authorization", "")
@@ -48,7 +47,7 @@ def _check_token():
 
 def _entry(name):
     """The loaded entry called ``name`` (looked up in the loaded set only)."""
-    registry = _state().registry
+    registry = service_state().registry
     entry = registry.get(name)
     if entry is None:
         known = [e.name for e in registry.entries()]
@@ -63,8 +62,8 @@ def _ready_entry(entry):
     return entry
 
 
-def _default_entry():
-    registry = _state().registry
+def default_entry():
+    registry = service_state().registry
     name = registry.default_name()
     if name is None:
         errors = [f"{e.name}: {e.error}" for e in registry.entries()]
@@ -104,24 +103,9 @@ def parse_top_k(value, n_classes):
 
 
 # ------------------------------------------------------------------------- predict
-def _predictions(scores, k, names, kind):
-    """The ``predictions`` list of an answer: per row of ``scores`` (n_images, n_classes),
-    the best class and the ``k`` best in order (ties: the lower class index first; NaN
-    last); a score that is not finite becomes ``null``. Plain Python on the few classes
-    of a row costs less than NumPy's per-call overhead."""
-    answers = []
-    for row in np.asarray(scores, dtype=np.float64).tolist():
-        order = sorted(range(len(row)), key=lambda j: (row[j] != row[j], -row[j] if row[j] == row[j] else 0.0))[:k]
-        top = [{"label": names[j], "class_index": j, "score": row[j] if math.isfinite(row[j]) else None}
-               for j in order]
-        answers.append({"label": top[0]["label"], "class_index": order[0], "score": top[0]["score"],
-                        "score_kind": kind, "top_k": top})
-    return answers
-
-
 def _predict(entry):
     t0 = time.perf_counter()
-    state = _state()
+    state = service_state()
     g.cvpipe_model = entry.name
     entry = _ready_entry(entry)
     model = entry.model
@@ -132,47 +116,36 @@ def _predict(entry):
     batch = np.stack([decode_image(data, model, state.settings.max_pixels,
                                    where="image" if n == 1 else f"image {i + 1} of {n}")
                       for i, data in enumerate(images)])
-    scores, kind = class_scores(model, batch)  # one batch for all images
+    predictions = model.top_classes(batch, k)  # one batch for all images
     state.metrics.images.labels(entry.name).inc(n)
     state.metrics.batch.labels(entry.name).observe(n)
-    return _json_answer({
+    return jsonify({
         "model": entry.name,
         "version": entry.version,
-        "predictions": _predictions(scores, k, model.class_names_, kind),
+        "predictions": predictions,
         "took_ms": round((time.perf_counter() - t0) * 1000, 2),
     })
 
 
-def _json_answer(answer):
-    """``jsonify(answer)`` for an answer of plain str, int, float, None, lists and dicts, as
-    the predict answers are: the bytes jsonify gives outside debug mode (compact, keys in
-    order, a final newline) without its argument handling, about 5 µs of a one-image request."""
-    return Response(json.dumps(answer, separators=(",", ":")) + "\n", mimetype="application/json")
-
-
 @api.post("/predict")
 def predict():
-    _check_token()
-    return _predict(_default_entry())
+    return _predict(default_entry())
 
 
 @api.post("/v1/models/<name>/predict")
 def predict_with(name):
-    _check_token()
     return _predict(_entry(name))
 
 
 # -------------------------------------------------------------------------- models
 @api.get("/v1/models")
 def list_models():
-    _check_token()
-    registry = _state().registry
+    registry = service_state().registry
     return jsonify({"models": [e.summary() for e in registry.entries()], "default": registry.default_name()})
 
 
 @api.get("/v1/models/<name>")
 def model_info(name):
-    _check_token()
     entry = _entry(name)
     g.cvpipe_model = entry.name
     return jsonify(entry.describe())
@@ -180,37 +153,7 @@ def model_info(name):
 
 @api.post("/v1/models/reload")
 def reload_models():
-    _check_token()
-    state = _state()
+    state = service_state()
     changes = state.registry.reload()
     return jsonify({**changes, "models": [e.summary() for e in state.registry.entries()],
                     "default": state.registry.default_name()})
-
-
-# ---------------------------------------------------------------------- operations
-@api.get("/healthz")
-def healthz():
-    return jsonify({"status": "ok"})
-
-
-@api.get("/readyz")
-def readyz():
-    registry = _state().registry
-    if not registry.ready():
-        _default_entry()  # raises the 503 that says why
-    return jsonify({"status": "ready", "default": registry.default_name(),
-                    "models": sum(e.status == "ready" for e in registry.entries())})
-
-
-@api.get("/metrics")
-def metrics():
-    state = _state()
-    state.metrics.set_models(state.registry.entries())
-    body, content_type = state.metrics.exposition()
-    return Response(body, content_type=content_type)
-
-
-@api.get("/openapi.json")
-def openapi():
-    include_ui = any(rule.rule == "/" for rule in current_app.url_map.iter_rules())
-    return jsonify(openapi_document(include_ui=include_ui, token_required=bool(_state().settings.api_token)))

@@ -30,6 +30,8 @@ from flask import Flask
 from service.api import api
 from service.errors import register_error_handlers
 from service.metrics import Metrics
+from service.ops import ops
+from service.page import page
 from service.registry import ModelRegistry
 
 logger = logging.getLogger("service")
@@ -95,7 +97,7 @@ class ServiceState:
 
 
 def create_app(config=None):
-    """Build the Flask app: load the models, register the API (and the upload page).
+    """Build the Flask app: load the models, register the API, the operations endpoints and the upload page.
 
     Parameters
     ----------
@@ -128,17 +130,6 @@ def create_app(config=None):
         def _check_models_folder():
             registry.maybe_reload(settings.reload_interval)  # never blocks; returns None: go on
     app.register_blueprint(api)
-    _register_ui(app)
+    app.register_blueprint(ops)
+    app.register_blueprint(page)
     return app
-
-
-def _register_ui(app):
-    """The upload page at ``GET /`` (``service.ui``), when that module exists."""
-    try:
-        from service.ui import ui_blueprint
-    except ModuleNotFoundError as exc:
-        if exc.name != "service.ui":
-            raise  # service.ui exists and is broken: fail loudly
-        logger.warning("no upload page at GET /: there is no service/ui.py")
-        return
-    app.register_blueprint(ui_blueprint)

@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 document of the service (``GET /openapi.json``)."""
 from __future__ import annotations
 
-from service.decode import FIELD, FORMATS
+from pipeline.data.images import SAFE_FORMATS
+from pipeline.version import package_version
+from service.decode import FIELD
 
 OPENAPI_VERSION = "3.1.0"
 
@@ -26,7 +28,7 @@ _TOP_K = {"name": "top_k", "in": "query", "required": False,
           "schema": {"type": "integer", "minimum": 1, "default": 5}}
 _NAME = {"name": "name", "in": "path", "required": True, "description": "A model name from GET /v1/models.",
          "schema": {"type": "string"}}
-_FORMATS = ", ".join(FORMATS)
+_FORMATS = ", ".join(SAFE_FORMATS)
 
 _PREDICT_BODY = {
     "required": True,
@@ -109,19 +111,15 @@ def _predict(summary, security, *params):
                           **_errors(400, 401, 404, 413, 415, 503)}}
 
 
-def openapi_document(include_ui=False, token_required=False):
+def openapi_document(token_required=False):
     """The OpenAPI document, as a dict.
 
     Parameters
     ----------
-    include_ui : bool
-        Also list ``GET /`` (the upload page) when the app serves it.
     token_required : bool
         The server has ``CVPIPE_API_TOKEN`` set: the ``/predict`` and ``/v1`` endpoints
         require the bearer token.
     """
-    from pipeline.version import package_version
-
     status = _ref("Status")
     secured = [{"bearerAuth": []}] if token_required else []
     paths = {
@@ -148,10 +146,9 @@ def openapi_document(include_ui=False, token_required=False):
         "/openapi.json": {"get": {"summary": "This document", "security": [],
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")}}},
     }
-    if include_ui:
-        paths["/"] = {"get": {"summary": "Upload page: drop an image, see the top classes", "security": [],
-                              "responses": {"200": {"description": "An HTML page.",
-                                                    "content": {"text/html": {"schema": {"type": "string"}}}}}}}
+    paths["/"] = {"get": {"summary": "Upload page: drop an image, see the top classes", "security": [],
+                          "responses": {"200": {"description": "An HTML page.",
+                                                "content": {"text/html": {"schema": {"type": "string"}}}}}}}
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": "cvpipe prediction service", "version": package_version(),

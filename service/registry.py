@@ -24,7 +24,6 @@ Names are only ever looked up in the loaded set, never joined into a path.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -34,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.artifacts import ARRAYS, MANIFEST, ArtifactError, load, read_manifest
+from pipeline._io import file_sha256
+from pipeline.model.artifacts import ARRAYS, MANIFEST, ArtifactError, describe_steps, read_manifest, read_model
 
 logger = logging.getLogger("service")
 VERSION_CHARS = 12
@@ -73,8 +73,6 @@ class ModelEntry:
         """The ``GET /v1/models/<name>`` answer: the summary and the manifest's contract."""
         out = self.summary()
         m = self.manifest or {}
-        steps = {s.get("name"): s for s in m.get("steps", []) if isinstance(s, dict)}
-        root = steps.get("pipeline", {}).get("params", {})
         size = (m.get("input") or {}).get("size")
         names = m.get("class_names") or []
         out.update({
@@ -82,26 +80,13 @@ class ModelEntry:
                         enumerate(zip(names, m.get("classes") or []))],
             "input": {"height": size[0], "width": size[1], "color_mode": m["input"].get("color_mode")}
             if isinstance(size, list) and len(size) == 2 else None,
-            "features": root.get("features") if isinstance(root.get("features"), str)
-            else [_step_brief(s) for n, s in steps.items() if n and n.startswith("features")],
-            "classifier": _step_brief(steps["classifier"]) if "classifier" in steps else None,
+            **describe_steps(m),
             "scores": None if self.model is None else
             ("probability" if hasattr(self.model, "predict_proba") else "decision"),
             "metrics": m.get("metrics"),
             "cvpipe_version": m.get("cvpipe_version"),
         })
         return out
-
-
-def _step_brief(step):
-    """Class and plain parameters of a manifest step (tuples as lists; references to other steps left out)."""
-    params = {}
-    for key, value in step.get("params", {}).items():
-        if isinstance(value, dict) and set(value) == {"__tuple__"}:
-            value = value["__tuple__"]
-        if not isinstance(value, dict):
-            params[key] = value
-    return {"class": step.get("class"), "params": params}
 
 
 def _fingerprint(folder):
@@ -230,7 +215,7 @@ class ModelRegistry:
             fingerprint = _fingerprint(path)
             if entry is not None and fingerprint in (entry.fingerprint, entry.tried):
                 return entry
-            sha = _sha256(path / MANIFEST)
+            sha = file_sha256(path / MANIFEST)
         except OSError as exc:  # removed or replaced while we looked
             return self._failed(entry, name, path, None, f"{name}/{MANIFEST}: {exc.strerror or exc}")
         if entry is not None and entry.model is not None and sha == entry.sha256:  # touched, or restored
@@ -239,14 +224,9 @@ class ModelRegistry:
 
     def _load(self, entry, name, path, fingerprint, sha):
         try:
-            for _ in range(3):
-                model, manifest = load(path), read_manifest(path)
-                after = _sha256(path / MANIFEST)
-                if after == sha:
-                    break
-                sha, fingerprint = after, _fingerprint(path)  # replaced while we read it: again
-            else:
-                raise ArtifactError(f"{path / MANIFEST}: changed 3 times while it was being loaded")
+            model, manifest, loaded_sha = read_model(path)  # one read: model, manifest and sha agree
+            if loaded_sha != sha:  # replaced since it was looked at: serve what was read, and
+                sha, fingerprint = loaded_sha, None  # look again at the next reload
             _warm_up(model)
         except ArtifactError as exc:
             return self._failed(entry, name, path, fingerprint, self._relative(exc))
@@ -287,7 +267,3 @@ def _manifest_or_none(path):
         return read_manifest(path)
     except (ArtifactError, OSError):
         return None
-
-
-def _sha256(file):
-    return hashlib.sha256(Path(file).read_bytes()).hexdigest()

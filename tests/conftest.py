@@ -61,7 +61,7 @@ def umask_022():
 @pytest.fixture(scope="session")
 def fashion_mnist_test():
     """The 10,000 Fashion-MNIST test images (Debian's dataset-fashion-mnist or $CVPIPE_DATA)."""
-    from pipeline.datasets import DatasetNotFoundError, load_dataset
+    from pipeline.data.datasets import DatasetNotFoundError, load_dataset
 
     try:
         return load_dataset("fashion-mnist", split="test")

@@ -30,8 +30,8 @@ def _encode(image, fmt="PNG", **params):
 @pytest.fixture(scope="session")
 def models_source(tmp_path_factory):
     """The pristine models folder; tests that change a folder use ``models_dir`` instead."""
-    from pipeline.image_pipeline import ImagePipeline
-    from pipeline.workflows import train
+    from pipeline.model import ImagePipeline, save
+    from cvpipe.commands import train
 
     root = tmp_path_factory.mktemp("models")
     train("digits", "raw", "softmax:n_epochs=5", root / "default", progress=False)
@@ -40,7 +40,7 @@ def models_source(tmp_path_factory):
     y = np.repeat([0, 1, 2], 10)
     X[y == 1, ..., 0] = 255  # learnable: class 1 is red, class 2 is blue
     X[y == 2, ..., 2] = 255
-    ImagePipeline("raw", "svm:n_epochs=20", class_names=["noise", "red", "blue"]).fit(X, y).save(root / "rgb")
+    save(ImagePipeline("raw", "svm:n_epochs=20", class_names=["noise", "red", "blue"]).fit(X, y), root / "rgb")
     shutil.copytree(root / "default", root / "broken")
     arrays = root / "broken" / "arrays.npz"
     data = bytearray(arrays.read_bytes())
@@ -57,7 +57,7 @@ def models_dir(models_source, tmp_path):
 
 @pytest.fixture(scope="session")
 def digits_test():
-    from pipeline.datasets import load_dataset
+    from pipeline.data.datasets import load_dataset
 
     return load_dataset("digits", "test")
 
@@ -93,7 +93,7 @@ def client(app):
 @pytest.fixture(scope="session")
 def digit_png(digits_test, models_source):
     """A digits test image the default model gets right, as PNG, and its label."""
-    from pipeline.artifacts import load
+    from pipeline.model.artifacts import load
 
     right = load(models_source / "default").predict(digits_test.images[:20]) == digits_test.labels[:20]
     i = int(np.flatnonzero(right)[0])

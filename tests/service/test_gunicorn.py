@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipeline.datasets import load_dataset
-from pipeline.workflows import train
-from service.server import (connections_per_worker, free_port, gunicorn_command, start, stop,
-                            wait_until_ready)
-from service.server import worker_pids as _workers
+from pipeline.data.datasets import load_dataset
+from cvpipe.commands import train
+from service.server import gunicorn_command, serve
+from service.testing import connections_per_worker, free_port, start, stop, wait_until_ready
+from service.testing import worker_pids as _workers
 from tests.conftest import require
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="gunicorn and /proc: Linux only")
@@ -276,8 +276,6 @@ def test_command_checks_its_arguments(tmp_path):
     with pytest.raises(ValueError, match="workers and threads must be >= 1"):
         gunicorn_command(tmp_path, workers=0)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        from service.server import serve
-
         serve(tmp_path / "missing")
 
 

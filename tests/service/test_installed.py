@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipeline.datasets import load_dataset
-from pipeline.image_pipeline import ImagePipeline
-from service.server import free_port, stop, wait_until_ready
+from pipeline.data.datasets import load_dataset
+from pipeline.model import ImagePipeline, save
+from service.testing import free_port, stop, wait_until_ready
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="gunicorn: Linux only")
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ def installed(tmp_path_factory):
 def test_the_installed_package_serves_under_gunicorn(installed, tmp_path):
     digits = load_dataset("digits", "test")
     model = ImagePipeline("hog:pixels_per_cell=4x4", "softmax:random_state=0")
-    model.fit(digits.images, digits.labels, class_names=digits.class_names).save(tmp_path / "models" / "default")
+    save(model.fit(digits.images, digits.labels, class_names=digits.class_names), tmp_path / "models" / "default")
     port = free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "PYTHONPATH": str(installed),
            "CVPIPE_MODELS": str(tmp_path / "models"), "CVPIPE_BIND": f"127.0.0.1:{port}",

@@ -16,8 +16,8 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from pipeline.datasets import load_dataset
-from pipeline.workflows import train
+from pipeline.data.datasets import load_dataset
+from cvpipe.commands import train
 from service import create_app
 from tests.conftest import require
 

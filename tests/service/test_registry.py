@@ -21,27 +21,27 @@ def registry(models_dir):
 
 @pytest.fixture
 def count_loads(monkeypatch):
-    """The names of the folders :func:`pipeline.artifacts.load` was called on."""
+    """The names of the folders :func:`pipeline.model.artifacts.read_model` was called on."""
     import service.registry
 
     calls = []
-    real = service.registry.load
+    real = service.registry.read_model
 
     def counting(path):
         calls.append(os.path.basename(path))
         return real(path)
 
-    monkeypatch.setattr(service.registry, "load", counting)
+    monkeypatch.setattr(service.registry, "read_model", counting)
     return calls
 
 
 def _resave(models_dir, name, n_epochs):
     """Replace model ``name`` by a different one (a new version), atomically."""
-    from pipeline.image_pipeline import ImagePipeline
+    from pipeline.model import ImagePipeline, save
 
     rng = np.random.default_rng(n_epochs)
     X = rng.integers(0, 256, size=(20, 8, 8), dtype=np.uint8)
-    ImagePipeline("raw", f"softmax:n_epochs={n_epochs}").fit(X, np.arange(20) % 2).save(models_dir / name)
+    save(ImagePipeline("raw", f"softmax:n_epochs={n_epochs}").fit(X, np.arange(20) % 2), models_dir / name)
 
 
 def test_loads_every_model_folder_and_reports_the_broken_one(registry, models_dir):
@@ -86,8 +86,8 @@ def test_a_damaged_model_is_reported_and_the_others_serve(models_dir, damage):
 def test_an_unexpected_error_while_loading_is_reported(models_dir, monkeypatch, caplog):
     import service.registry
 
-    real = service.registry.load
-    monkeypatch.setattr(service.registry, "load",
+    real = service.registry.read_model
+    monkeypatch.setattr(service.registry, "read_model",
                         lambda p: (_ for _ in ()).throw(RuntimeError("boom")) if p.name == "rgb" else real(p))
     reg = ModelRegistry(models_dir)
     with caplog.at_level("ERROR", logger="service"):

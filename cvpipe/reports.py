@@ -1,0 +1,340 @@
+"""Report plots, written as PNG files: the only module of cvpipe that draws.
+
+Every function takes data and an output path, writes one PNG of a fixed size
+(``figsize * DPI`` pixels, said in each docstring) and returns the path as a
+:class:`pathlib.Path`. Figures are drawn on matplotlib's Agg canvas directly, without
+``pyplot``: no display is needed and no global backend is switched.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
+
+logger = logging.getLogger(__name__)
+
+DPI = 100
+_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red")
+
+
+def _figure(width, height):
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", dpi=DPI)
+    logger.info("wrote %s", path)
+    return path
+
+
+def _series(values, name, min_len=1):
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1 or len(arr) < min_len:
+        raise ValueError(f"{name} must be a 1-D sequence of at least {min_len} numbers, got shape {arr.shape}")
+    if not np.isfinite(arr).any():
+        raise ValueError(f"{name} has no finite value")
+    return arr
+
+
+def _cv_arrays(result):
+    """``(ks, metrics, {metric: folds (n_ks, n_folds)}, best)`` from a KnnCVResult or its dict."""
+    doc = result.to_dict() if hasattr(result, "to_dict") else result
+    try:
+        ks = np.asarray(doc["ks"], dtype=np.float64)
+        folds = {m: np.asarray(doc["fold_scores"][m], dtype=np.float64) for m in doc["metrics"]}
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"expected a kNN CV result (ks, metrics, fold_scores), missing {exc}") from exc
+    n_folds = {s.shape[1] if s.ndim == 2 else None for s in folds.values()}
+    if not len(ks) or not folds or any(s.ndim != 2 or s.shape[0] != len(ks) for s in folds.values()) \
+            or len(n_folds) != 1:
+        shapes = {m: s.shape for m, s in folds.items()}
+        raise ValueError(f"fold_scores must hold one (n_ks={len(ks)}, n_folds) array per metric, got {shapes}")
+    return ks, list(doc["metrics"]), folds, doc.get("best")
+
+
+def _mean_std(scores):
+    mean = np.average(scores, axis=1)
+    return mean, np.sqrt(np.average((scores - mean[:, None]) ** 2, axis=1))
+
+
+def plot_knn_cv(result, path):
+    """Validation accuracy against k, per metric (cs231n's cross-validation plot).
+
+    Each fold's accuracy is a dot; the mean is a line with population-std error bars.
+    The k axis is logarithmic when the ks span more than a factor of 10. The title
+    names the best (metric, k). PNG of 800 x 500 pixels.
+
+    Parameters
+    ----------
+    result : KnnCVResult or its ``to_dict()`` document
+    path : str or Path
+
+    Returns
+    -------
+    Path
+    """
+    ks, metrics, folds, best = _cv_arrays(result)
+    if best is None:  # first of the highest mean in (k, metric) order, as KnnCVResult.best
+        table = np.stack([_mean_std(folds[m])[0] for m in metrics], axis=1)
+        i_k, i_m = np.unravel_index(int(np.argmax(table)), table.shape)
+        best = {"metric": metrics[i_m], "k": int(ks[i_k])}
+    i_best = list(ks).index(best["k"])
+    mean_b, std_b = (v[i_best] for v in _mean_std(folds[best["metric"]]))
+    fig = _figure(8, 5)
+    ax = fig.add_subplot()
+    log_x = ks.max() / ks.min() > 10
+    for i, m in enumerate(metrics):
+        mean, std = _mean_std(folds[m])
+        shift = (i - (len(metrics) - 1) / 2) * 0.04  # keep the metrics' dots apart
+        x = ks * np.exp(shift) if log_x else ks + shift * max(np.ptp(ks), 1.0)
+        color = _COLORS[i % len(_COLORS)]
+        n_folds = folds[m].shape[1]
+        ax.scatter(np.repeat(x, n_folds), folds[m].ravel(), s=14, alpha=0.45, color=color,
+                   label=f"{m}: each fold")
+        ax.errorbar(x, mean, yerr=std, color=color, marker="o", capsize=4, lw=1.8, label=f"{m}: mean ± std")
+    if log_x:
+        ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(ks))
+    ax.xaxis.set_major_formatter(lambda v, _: f"{v:g}")
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel("k (number of neighbours)")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(f"kNN, {n_folds}-fold cross-validation: best {best['metric']}, k={best['k']} "
+                 f"(accuracy {mean_b:.3f} ± {std_b:.3f})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    return _save(fig, path)
+
+
+def _moving_average(values, window):
+    kernel = np.ones(window) / window
+    return np.convolve(values, kernel, mode="valid")
+
+
+def plot_loss_history(loss_history, path):
+    """Training loss per iteration, with a moving average over about 2% of the run.
+
+    PNG of 800 x 450 pixels.
+
+    Parameters
+    ----------
+    loss_history : array-like of shape (n_iterations,)
+    path : str or Path
+
+    Returns
+    -------
+    Path
+    """
+    loss = _series(loss_history, "loss_history")
+    fig = _figure(8, 4.5)
+    ax = fig.add_subplot()
+    it = np.arange(len(loss))
+    ax.plot(it, loss, color="tab:blue", lw=0.8, alpha=0.45, label="loss per iteration")
+    window = max(1, len(loss) // 50)
+    if window > 1:
+        ax.plot(it[window - 1:], _moving_average(loss, window), color="tab:red", lw=2,
+                label=f"moving average ({window} iterations)")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss")
+    ax.set_title(f"Training loss: {loss[0]:.4g} → {loss[-1]:.4g} over {len(loss)} iterations")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right")
+    return _save(fig, path)
+
+
+def plot_accuracy_history(train_acc, val_acc, path):
+    """Training and validation accuracy per epoch. PNG of 800 x 450 pixels.
+
+    Parameters
+    ----------
+    train_acc : array-like of shape (n_epochs,)
+    val_acc : array-like of shape (n_epochs,)
+    path : str or Path
+
+    Returns
+    -------
+    Path
+    """
+    train, val = _series(train_acc, "train_acc"), _series(val_acc, "val_acc")
+    if len(train) != len(val):
+        raise ValueError(f"train_acc and val_acc must have one value per epoch each, got {len(train)} and {len(val)}")
+    fig = _figure(8, 4.5)
+    ax = fig.add_subplot()
+    epochs = np.arange(1, len(train) + 1)
+    ax.plot(epochs, train, marker="o", label="train")
+    ax.plot(epochs, val, marker="s", label="validation")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy")
+    best = int(np.nanargmax(val))
+    ax.set_title(f"Accuracy per epoch: best validation {val[best]:.3f} (epoch {best + 1})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return _save(fig, path)
+
+
+def plot_confusion_matrix(confusion, class_names, path, normalize=True):
+    """Confusion matrix: true class down, predicted class across, counts in the cells.
+
+    PNG of 900 x 800 pixels.
+
+    Parameters
+    ----------
+    confusion : array-like of int, shape (n_classes, n_classes)
+        Counts, true class by row, as ``sklearn.metrics.confusion_matrix`` gives them.
+    class_names : sequence of str, length n_classes
+    path : str or Path
+    normalize : bool, default=True
+        Color each row by its share of the true class (the recall along the diagonal,
+        also written under each count); otherwise color by count.
+
+    Returns
+    -------
+    Path
+    """
+    names = [str(c) for c in class_names]
+    cm = np.asarray(confusion)
+    if cm.shape != (len(names), len(names)) or cm.dtype.kind not in "iu" or not cm.sum() or cm.min() < 0:
+        raise ValueError(f"confusion must be a ({len(names)}, {len(names)}) matrix of counts, one row and "
+                         f"column per class name, with at least one sample; got {cm.dtype} of shape {cm.shape}")
+    share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    shade = share if normalize else cm
+    n = len(names)
+    fig = _figure(9, 8)
+    ax = fig.add_subplot()
+    im = ax.imshow(shade, cmap="Blues", vmin=0, vmax=1 if normalize else max(1, cm.max()))
+    fig.colorbar(im, ax=ax, shrink=0.8, label="share of the true class" if normalize else "count")
+    if n <= 30:
+        size = 9 if n <= 12 else 6
+        for i in range(n):
+            for j in range(n):
+                dark = shade[i, j] > 0.55 * (1 if normalize else cm.max())
+                text = f"{cm[i, j]}\n{share[i, j]:.0%}" if normalize and cm[i, j] else f"{cm[i, j]}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=size,
+                        color="white" if dark else ("black" if cm[i, j] else "0.6"))
+    ax.set_xticks(range(n), names, rotation=40, ha="right", rotation_mode="anchor")
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"Confusion matrix: accuracy {np.trace(cm) / cm.sum():.3f} on {cm.sum()} samples")
+    return _save(fig, path)
+
+
+def plot_class_templates(W, image_shape, class_names, path, scale="per_class"):
+    """The weights of a linear classifier on raw pixels, one image per class (cs231n).
+
+    PNG of ``200 * columns`` x ``230 * rows`` pixels, at most 5 columns.
+
+    Parameters
+    ----------
+    W : array-like of shape (n_pixels, n_classes)
+        Weights in pixel space, without a bias row. If the model was trained on
+        standardized pixels, pass the weights mapped back to pixels (``W / scale_[:, None]``
+        for a ``StandardScaler``), or the template shows the scaler's pattern too.
+    image_shape : tuple of int
+        ``(height, width)`` or ``(height, width, channels)``; its product is ``n_pixels``.
+    class_names : sequence of str, length n_classes
+    path : str or Path
+    scale : {"per_class", "global"}, default="per_class"
+        Stretch each class's weights to 0..255 on its own, or all by one min/max
+        (the cs231n notebooks' choice, which shows which class weighs pixels most).
+
+    Returns
+    -------
+    Path
+    """
+    W = np.asarray(W, dtype=np.float64)
+    shape = tuple(int(s) for s in image_shape)
+    names = [str(c) for c in class_names]
+    if len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] not in (1, 3)):
+        raise ValueError(f"image_shape must be (height, width) or (height, width, 1 or 3), got {image_shape}")
+    if W.ndim != 2 or W.shape != (math.prod(shape), len(names)):
+        raise ValueError(f"W must have shape (n_pixels, n_classes) = ({math.prod(shape)}, {len(names)}) for "
+                         f"image_shape {shape} and {len(names)} class names, got {W.shape}"
+                         " (strip a bias row first)")
+    if scale not in ("per_class", "global"):
+        raise ValueError(f"scale must be 'per_class' or 'global', got {scale!r}")
+    axis = 0 if scale == "per_class" else None
+    lo, hi = W.min(axis=axis), W.max(axis=axis)
+    img = 255.0 * (W - lo) / np.where(hi > lo, hi - lo, 1.0)
+    cols = min(5, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig = _figure(2 * cols, 2.3 * rows)
+    for c, name in enumerate(names):
+        ax = fig.add_subplot(rows, cols, c + 1)
+        tile = img[:, c].reshape(shape).astype(np.uint8)
+        gray = tile.ndim == 2 or tile.shape[2] == 1
+        ax.imshow(tile.squeeze(-1) if tile.ndim == 3 and gray else tile, cmap="gray" if gray else None,
+                  vmin=0, vmax=255, interpolation="nearest")
+        ax.set_title(name, fontsize=10)
+        ax.set_axis_off()
+    fig.suptitle(f"Linear classifier weights per class ({scale.replace('_', ' ')} scaling)")
+    return _save(fig, path)
+
+
+def plot_hog(image, path, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2)):
+    """An image beside its HOG visualization (``skimage.feature.hog(..., visualize=True)``).
+
+    skimage draws each cell's histogram as line segments inside the cell, which
+    cannot show an orientation in a cell of a few pixels; so when a cell is smaller
+    than 24 pixels the image is enlarged (bilinear, by the integer factor that makes
+    the cells at least 24 pixels) and HOG runs on it with the cells enlarged by the
+    same factor: the same grid of cells, drawn legibly. The factor is in the title.
+    PNG of 800 x 450 pixels.
+
+    Parameters
+    ----------
+    image : array-like of shape (height, width) or (height, width, 3)
+    path : str or Path
+    orientations : int
+    pixels_per_cell, cells_per_block : (int, int)
+
+    Returns
+    -------
+    Path
+    """
+    from skimage.exposure import rescale_intensity
+    from skimage.feature import hog
+    from skimage.transform import rescale
+
+    image = np.asarray(image)
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3) or image.dtype.kind not in "uif":
+        raise ValueError(f"image must be numeric (height, width) or (height, width, 3), "
+                         f"got {image.dtype} {image.shape}")
+    cell, block = tuple(int(p) for p in pixels_per_cell), tuple(int(b) for b in cells_per_block)
+    if len(cell) != 2 or len(block) != 2 or min(cell + block) < 1:
+        raise ValueError(f"pixels_per_cell and cells_per_block must be pairs of positive integers, "
+                         f"got {pixels_per_cell} and {cells_per_block}")
+    if image.shape[0] < cell[0] * block[0] or image.shape[1] < cell[1] * block[1]:
+        raise ValueError(f"image of {image.shape[0]}x{image.shape[1]} pixels is smaller than one HOG block "
+                         f"({cell[0] * block[0]}x{cell[1] * block[1]}: pixels_per_cell {cell} x "
+                         f"cells_per_block {block})")
+    factor = max(1, math.ceil(24 / min(cell)))
+    channel_axis = -1 if image.ndim == 3 else None
+    big = image.astype(np.float64)
+    if factor > 1:
+        big = rescale(big, factor, order=1, channel_axis=channel_axis, preserve_range=True)
+    _, vis = hog(big, orientations=orientations, pixels_per_cell=(cell[0] * factor, cell[1] * factor),
+                 cells_per_block=block, visualize=True, channel_axis=channel_axis)
+    vis = rescale_intensity(vis, in_range=(0, max(float(vis.max()), 1e-12)), out_range=(0.0, 1.0))
+    fig = _figure(8, 4.5)
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    shown = image if image.dtype.kind == "u" else rescale_intensity(image.astype(np.float64), out_range=(0.0, 1.0))
+    left.imshow(shown, cmap="gray" if image.ndim == 2 else None, interpolation="nearest")
+    left.set_title(f"input ({image.shape[0]}x{image.shape[1]} pixels)")
+    right.imshow(vis, cmap="gray", interpolation="nearest")
+    right.set_title("HOG visualization" + (f" (drawn at {factor}x)" if factor > 1 else ""))
+    fig.suptitle(f"HOG: {orientations} orientations, {cell[0]}x{cell[1]}-pixel cells, "
+                 f"{block[0]}x{block[1]}-cell blocks")
+    for ax in (left, right):
+        ax.set_axis_off()
+    return _save(fig, path)

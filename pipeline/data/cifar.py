@@ -1,0 +1,172 @@
+"""CIFAR-10 "python version" batches, read with a restricted unpickler.
+
+The files in ``cifar-10-batches-py`` are pickles (protocol 2, written by Python 2) of
+dicts with bytes keys: ``b"data"`` a uint8 array (n, 3072) holding the red, green and
+blue 32x32 planes of each image, ``b"labels"`` a list of ints, and in ``batches.meta``
+``b"label_names"``. A pickle can run any callable it names, so :class:`RestrictedUnpickler`
+resolves only the few globals those files need and refuses every other one before
+anything is called.
+"""
+from __future__ import annotations
+
+import codecs
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.data.dataset import DatasetError
+
+BATCHES_FOLDER = "cifar-10-batches-py"
+TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_FILES = ("test_batch",)
+META_FILE = "batches.meta"
+SPLIT_FILES = {"train": TRAIN_FILES, "test": TEST_FILES}
+
+
+def _reconstruct():
+    try:
+        from numpy._core.multiarray import _reconstruct as fn  # numpy >= 2
+    except ImportError:  # pragma: no cover - numpy 1.x
+        from numpy.core.multiarray import _reconstruct as fn
+    return fn
+
+
+def _frombuffer(buf, dtype, shape, order):
+    """What numpy's protocol-5 ``_frombuffer`` does, without importing private modules."""
+    return np.frombuffer(buf, dtype=dtype).reshape(shape, order=order)
+
+
+def _latin1_encode(text, encoding="latin1"):
+    """``_codecs.encode`` as Python 3 uses it to pickle bytes at protocol 2: latin-1 only."""
+    if codecs.lookup(encoding).name != "iso8859-1":
+        raise pickle.UnpicklingError(f"refused _codecs.encode with encoding {encoding!r}")
+    return codecs.encode(text, "latin1")
+
+
+def _allowed_globals():
+    reconstruct = _reconstruct()
+    allowed = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("_codecs", "encode"): _latin1_encode,
+    }
+    for core in ("numpy.core", "numpy._core"):
+        allowed[(f"{core}.multiarray", "_reconstruct")] = reconstruct
+        allowed[(f"{core}.numeric", "_frombuffer")] = _frombuffer
+    return allowed
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only numpy array reconstruction globals.
+
+    Allowed: ``numpy.ndarray``, ``numpy.dtype``, ``numpy[._]core.multiarray._reconstruct``,
+    ``numpy[._]core.numeric._frombuffer`` (protocol 5) and ``_codecs.encode`` restricted
+    to latin-1 (how Python 3 writes bytes at protocol 2). Anything else raises
+    :class:`pickle.UnpicklingError` naming the refused global; nothing is imported or
+    called for it.
+    """
+
+    def __init__(self, file, **kwargs):
+        kwargs.setdefault("encoding", "bytes")
+        super().__init__(file, **kwargs)
+        self._allowed = _allowed_globals()
+
+    def find_class(self, module, name):
+        try:
+            return self._allowed[(module, name)]
+        except KeyError:
+            raise pickle.UnpicklingError(f"refused global {module}.{name}") from None
+
+    def persistent_load(self, pid):
+        raise pickle.UnpicklingError("refused persistent id")
+
+
+def load_pickle(path):
+    """Unpickle ``path`` with :class:`RestrictedUnpickler`; any failure is a ``DatasetError``."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return RestrictedUnpickler(fh).load()
+    except pickle.UnpicklingError as exc:
+        raise DatasetError(path, f"unsafe or invalid pickle: {exc}")
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            UnicodeError) as exc:
+        raise DatasetError(path, f"invalid pickle ({type(exc).__name__}: {exc})")
+
+
+def _get(entry, key, path):
+    if not isinstance(entry, dict):
+        raise DatasetError(path, f"expected a dict, got {type(entry).__name__}")
+    for k in (key, key.decode()):
+        if k in entry:
+            return entry[k]
+    raise DatasetError(path, f"missing key {key!r}; keys found: {sorted(map(repr, entry))}")
+
+
+def read_meta(path):
+    """Return the class names stored in ``batches.meta``."""
+    names = _get(load_pickle(path), b"label_names", path)
+    if not isinstance(names, (list, tuple)) or not names:
+        raise DatasetError(path, f"expected a non-empty list of label names, got {type(names).__name__}")
+    return tuple(n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in names)
+
+
+def read_batch(path, n_classes):
+    """Read one batch file.
+
+    Returns
+    -------
+    images : ndarray of uint8, shape (n, 32, 32, 3)
+    labels : ndarray of int64, shape (n,)
+    """
+    entry = load_pickle(path)
+    data = _get(entry, b"data", path)
+    labels = _get(entry, b"labels", path)
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
+            or data.shape[1] != 3072:
+        got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DatasetError(path, f"expected data as a uint8 array of shape (n, 3072), got {got}")
+    try:
+        labels = np.asarray(labels)
+    except (TypeError, ValueError) as exc:
+        raise DatasetError(path, f"labels are not a list of ints ({exc})")
+    if labels.ndim != 1 or (labels.size and labels.dtype.kind not in "iu"):
+        raise DatasetError(path, f"expected labels as a list of ints, got dtype {labels.dtype} shape {labels.shape}")
+    if len(labels) != len(data):
+        raise DatasetError(path, f"count mismatch: {len(labels)} labels but {len(data)} images")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise DatasetError(path, f"labels must be in 0..{n_classes - 1} ({n_classes} classes), "
+                    f"got {labels.min()}..{labels.max()}")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels.astype(np.int64)
+
+
+def batches_folder(root):
+    """Return ``root/cifar-10-batches-py`` or ``root`` itself if it holds ``batches.meta``, else None."""
+    for folder in (Path(root) / BATCHES_FOLDER, Path(root)):
+        if (folder / META_FILE).is_file():
+            return folder
+    return None
+
+
+def missing_files(folder, split):
+    """Files of ``split`` (and the meta file) absent from ``folder``."""
+    return [f for f in (META_FILE, *SPLIT_FILES[split]) if not (Path(folder) / f).is_file()]
+
+
+def read_split(folder, split):
+    """Read every batch of ``split`` from a ``cifar-10-batches-py`` folder.
+
+    Returns
+    -------
+    images : ndarray of uint8, shape (n, 32, 32, 3)
+    labels : ndarray of int64, shape (n,)
+    class_names : tuple of str
+    """
+    folder = Path(folder)
+    class_names = read_meta(folder / META_FILE)
+    parts = [read_batch(folder / f, len(class_names)) for f in SPLIT_FILES[split]]
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    return images, labels, class_names

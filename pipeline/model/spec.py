@@ -1,0 +1,234 @@
+"""The registry of extractor and classifier classes, and the one grammar that names them.
+
+Every class a user can name, and so every class a saved model may contain, is in
+:data:`REGISTRY`; the spec parser, the command line's lists of names and the artifact
+allow-list (:mod:`pipeline.model.codec`) are derived from it.
+
+A spec is a string::
+
+    hog:pixels_per_cell=7x7,orientations=12,color_hist:bins=16      (features: one or more)
+    knn:n_neighbors=5,metric=l1     softmax     net:hidden_sizes=256x128   (a classifier: one)
+
+Items are separated by commas; ``name:key=value`` starts a step, further ``key=value``
+items belong to the step before. Values are numbers, ``true``/``false``, strings or
+``AxB`` tuples (``7x7`` is ``(7, 7)``). One widening rule for both kinds: a single int
+where the parameter's default is a tuple fills a tuple of the default's length
+(``pixels_per_cell=7`` is ``(7, 7)``, ``hidden_sizes=256`` is ``(256,)``). A feature spec
+may also be a JSON/YAML file, a list of ``{"name": ..., "params": {...}}`` or a mapping
+``{name: {params}}``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from sklearn.preprocessing import StandardScaler
+
+from classifiers import KNearestNeighbor, LinearSVM, Softmax, TwoLayerNet
+from features import HOG, BagOfVisualWords, ColorHistogram, FeatureStack, RawPixels
+
+KINDS = ("features", "classifier")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One nameable class: its spec name, other names it answers to, and its kind."""
+
+    name: str
+    cls: type
+    kind: str
+    aliases: tuple = ()
+
+
+#: Every class a spec can name, in the order the command line lists them.
+REGISTRY = (
+    Entry("raw", RawPixels, "features", ("raw_pixels",)),
+    Entry("color_hist", ColorHistogram, "features", ("color", "color_histogram")),
+    Entry("hog", HOG, "features"),
+    Entry("bovw", BagOfVisualWords, "features", ("bag_of_visual_words",)),
+    Entry("knn", KNearestNeighbor, "classifier", ("kneighbors",)),
+    Entry("svm", LinearSVM, "classifier", ("linear_svm",)),
+    Entry("softmax", Softmax, "classifier"),
+    Entry("net", TwoLayerNet, "classifier", ("mlp", "two_layer_net")),
+)
+_NOUN = {"features": "extractor", "classifier": "classifier"}
+
+
+def names(kind):
+    """The spec names of ``kind`` ("features" or "classifier"), aliases left out."""
+    return [e.name for e in REGISTRY if e.kind == kind]
+
+
+def lookup(kind):
+    """``{name or alias: class}`` of ``kind``."""
+    return {n: e.cls for e in REGISTRY if e.kind == kind for n in (e.name, *e.aliases)}
+
+
+def model_classes():
+    """Every class a fitted pipeline may hold besides ``ImagePipeline`` itself: the
+    registered ones, ``FeatureStack`` (several extractors) and ``StandardScaler``."""
+    return (*(e.cls for e in REGISTRY), FeatureStack, StandardScaler)
+
+
+class SpecError(ValueError):
+    """A feature or classifier spec that cannot be understood; the message says what was expected."""
+
+
+def parse_value(text):
+    """``7`` -> 7, ``0.5`` and ``1e-3`` -> floats, ``true`` -> True, ``7x7`` -> (7, 7), else the string."""
+    if "x" in text and all(part.strip().isdigit() for part in text.split("x")):
+        return tuple(int(part) for part in text.split("x"))
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value if isinstance(value, (int, float, bool)) or value is None else text
+
+
+def parse_spec(spec, kind="features"):
+    """Split a spec string into steps: ``[(name, {key: value}), ...]``, values typed.
+
+    Names are lower-cased and stripped; neither they nor the keys are checked here
+    (see :func:`build`).
+
+    Raises
+    ------
+    SpecError
+        An empty item, a parameter before any name, or an item that is not ``key=value``.
+    """
+    what = f"{'feature' if kind == 'features' else 'classifier'} spec"
+    if not isinstance(spec, str) or not spec.strip():
+        example = "hog:pixels_per_cell=7" if kind == "features" else "knn:n_neighbors=5"
+        raise SpecError(f"expected a {what} such as {example!r}, got {spec!r}")
+    steps = []
+    for token in (t.strip() for t in spec.split(",")):
+        if not token:
+            raise SpecError(f"empty item in {what} {spec!r}")
+        name, sep, rest = token.partition(":")
+        if sep or "=" not in token:
+            steps.append((name.strip().lower(), {}))
+            token = rest.strip() if sep else ""
+        elif not steps:
+            raise SpecError(f"{what} {spec!r} starts with a parameter; expected name:key=value")
+        if token:
+            key, eq, value = token.partition("=")
+            if not eq or not key.strip():
+                raise SpecError(f"expected key=value in {what} {spec!r}, got {token!r}")
+            steps[-1][1][key.strip()] = parse_value(value.strip())
+    return steps
+
+
+def build(name, params, kind):
+    """A new, unfitted instance of the class ``name`` of ``kind`` with ``params``.
+
+    ``params`` are checked against the class's parameters and widened by the module's
+    one rule (an int where the default is a tuple fills a tuple of the default's length;
+    a list becomes a tuple).
+
+    Raises
+    ------
+    SpecError
+        An unknown name or parameter.
+    """
+    classes = lookup(kind)
+    if name not in classes:
+        raise SpecError(f"unknown {_NOUN[kind]} {name!r}; expected one of {sorted(classes)}")
+    cls = classes[name]
+    defaults = cls().get_params(deep=False)
+    coerced = {}
+    for key, value in params.items():
+        if key not in defaults:
+            raise SpecError(f"{cls.__name__} has no parameter {key!r}; expected one of {sorted(defaults)}")
+        default = defaults[key]
+        if isinstance(default, tuple) and isinstance(value, int) and not isinstance(value, bool):
+            value = (value,) * len(default)
+        elif isinstance(value, list):
+            value = tuple(value)
+        coerced[key] = value
+    return cls(**coerced)
+
+
+def _parse_document(doc, source):
+    if isinstance(doc, dict):
+        return [(name, params or {}) for name, params in doc.items()]
+    if isinstance(doc, list) and all(isinstance(d, dict) and "name" in d for d in doc):
+        return [(d["name"], d.get("params") or {}) for d in doc]
+    raise SpecError(f"{source}: expected a list of {{name, params}} or a mapping name -> params, "
+                    f"got {type(doc).__name__}")
+
+
+def _read_document(path):
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"feature spec file {path} does not exist")
+    text = path.read_text()
+    try:
+        doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: not valid {path.suffix[1:].upper()}: {exc}") from exc
+    return _parse_document(doc, str(path))
+
+
+def parse_feature_spec(spec):
+    """Turn a feature spec (string, file path, list or mapping) into named extractors.
+
+    Parameters
+    ----------
+    spec : str, path, list or dict
+
+    Returns
+    -------
+    list of (str, transformer)
+        Unfitted extractors in the order given; names are made unique (``hog``, ``hog_2``).
+    """
+    if isinstance(spec, (list, dict)):
+        steps = _parse_document(spec, "spec")
+    elif isinstance(spec, (str, Path)) and str(spec).endswith((".json", ".yaml", ".yml")):
+        steps = _read_document(spec)
+    else:
+        steps = parse_spec(spec, "features")
+    built, seen = [], {}
+    for name, params in steps:
+        name = str(name).strip().lower()
+        extractor = build(name, dict(params), "features")
+        seen[name] = seen.get(name, 0) + 1
+        built.append((name if seen[name] == 1 else f"{name}_{seen[name]}", extractor))
+    return built
+
+
+def build_extractor(spec):
+    """One transformer for a feature spec: the extractor itself, or a ``FeatureStack`` of several."""
+    steps = parse_feature_spec(spec)
+    return steps[0][1] if len(steps) == 1 else FeatureStack(steps)
+
+
+def describe_extractor(extractor):
+    """JSON-able description: ``[{"name", "class", "params"}]`` for each extractor."""
+    steps = extractor.transformer_list if isinstance(extractor, FeatureStack) else [("", extractor)]
+    out = []
+    for name, step in steps:
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in step.get_params(deep=False).items()}
+        out.append({"name": name or type(step).__name__.lower(), "class": type(step).__name__, "params": params})
+    return out
+
+
+def build_classifier(spec):
+    """A new, unfitted classifier from a spec such as ``"knn:n_neighbors=5,metric=l1"``.
+
+    Raises
+    ------
+    SpecError
+        An unknown name or parameter, an item that is not ``key=value``, or more than
+        one classifier.
+    """
+    steps = parse_spec(spec, "classifier")
+    if len(steps) != 1:
+        raise SpecError(f"expected one classifier in {spec!r}, got {len(steps)}: {[n for n, _ in steps]}")
+    return build(*steps[0], "classifier")

@@ -1,0 +1,99 @@
+"""Report plots: each writes a PNG of its documented size; bad input is a clear ValueError."""
+import numpy as np
+import pytest
+from sklearn.metrics import confusion_matrix
+from PIL import Image
+
+from cvpipe import reports
+from pipeline.selection.knn_cv import KnnCVResult
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def _assert_png(path, expected, size):
+    assert path == expected and path.stat().st_size > 1000
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    with Image.open(path) as img:
+        img.verify()
+    with Image.open(path) as img:
+        assert img.format == "PNG" and img.size == size
+
+
+@pytest.fixture
+def cv_result(rng):
+    ks = (1, 3, 5, 10, 20, 50, 100)
+    folds = {m: np.clip(0.8 + 0.02 * rng.standard_normal((len(ks), 5)), 0, 1) for m in ("l1", "l2")}
+    return KnnCVResult(ks=ks, metrics=("l1", "l2"), fold_scores=folds, n_folds=5)
+
+
+def test_knn_cv_plot_from_the_result_and_from_its_json(cv_result, tmp_path):
+    _assert_png(reports.plot_knn_cv(cv_result, tmp_path / "cv.png"), tmp_path / "cv.png", (800, 500))
+    doc = cv_result.to_dict()
+    _assert_png(reports.plot_knn_cv(doc, tmp_path / "sub" / "cv.png"), tmp_path / "sub" / "cv.png", (800, 500))
+
+
+def test_knn_cv_plot_with_a_linear_k_axis_and_one_metric(tmp_path):
+    result = KnnCVResult(ks=(1, 2, 3), metrics=("l2",), fold_scores={"l2": np.full((3, 4), 0.5)}, n_folds=4)
+    _assert_png(reports.plot_knn_cv(result, str(tmp_path / "cv.png")), tmp_path / "cv.png", (800, 500))
+
+
+def test_loss_and_accuracy_histories(rng, tmp_path):
+    loss = 2.3 * np.exp(-np.arange(500) / 100) + 0.1 * rng.random(500)
+    _assert_png(reports.plot_loss_history(loss, tmp_path / "loss.png"), tmp_path / "loss.png", (800, 450))
+    _assert_png(reports.plot_loss_history([1.0], tmp_path / "one.png"), tmp_path / "one.png", (800, 450))
+    path = reports.plot_accuracy_history([0.5, 0.7, 0.8], [0.45, 0.6, 0.65], tmp_path / "acc.png")
+    _assert_png(path, tmp_path / "acc.png", (800, 450))
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+def test_confusion_matrix_for_ten_classes(rng, tmp_path, normalize):
+    y_true = rng.integers(0, 10, size=500)
+    y_pred = np.where(rng.random(500) < 0.7, y_true, rng.integers(0, 10, size=500))
+    path = reports.plot_confusion_matrix(confusion_matrix(y_true, y_pred), NAMES, tmp_path / "cm.png",
+                                         normalize=normalize)
+    _assert_png(path, tmp_path / "cm.png", (900, 800))
+
+
+@pytest.mark.parametrize("shape, n_classes, size", [((28, 28), 10, (1000, 460)), ((8, 6, 3), 3, (600, 230))])
+def test_class_templates(rng, tmp_path, shape, n_classes, size):
+    W = rng.standard_normal((int(np.prod(shape)), n_classes))
+    path = reports.plot_class_templates(W, shape, NAMES[:n_classes], tmp_path / "w.png")
+    _assert_png(path, tmp_path / "w.png", size)
+    _assert_png(reports.plot_class_templates(W, shape, NAMES[:n_classes], tmp_path / "g.png", scale="global"),
+                tmp_path / "g.png", size)
+
+
+@pytest.mark.parametrize("image_shape", [(28, 28), (40, 32, 3)])
+def test_hog_beside_its_image(rng, tmp_path, image_shape):
+    image = rng.integers(0, 256, size=image_shape, dtype=np.uint8)
+    _assert_png(reports.plot_hog(image, tmp_path / "hog.png"), tmp_path / "hog.png", (800, 450))
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda p: reports.plot_accuracy_history([0.5, 0.6], [0.5], p), "one value per epoch each, got 2 and 1"),
+        (lambda p: reports.plot_loss_history([], p), "at least 1 numbers"),
+        (lambda p: reports.plot_loss_history([[1.0, 2.0]], p), "1-D sequence"),
+        (lambda p: reports.plot_loss_history([np.nan], p), "no finite value"),
+        (lambda p: reports.plot_confusion_matrix(np.eye(9, dtype=int), NAMES, p),
+         r"confusion must be a \(10, 10\) matrix of counts.*got int64 of shape \(9, 9\)"),
+        (lambda p: reports.plot_confusion_matrix(np.eye(10) / 2, NAMES, p), "got float64 of shape"),
+        (lambda p: reports.plot_confusion_matrix(np.zeros((10, 10), int), NAMES, p), "at least one sample"),
+        (lambda p: reports.plot_class_templates(np.zeros((785, 10)), (28, 28), NAMES, p),
+         r"W must have shape \(n_pixels, n_classes\) = \(784, 10\).*got \(785, 10\)"),
+        (lambda p: reports.plot_class_templates(np.zeros((784, 9)), (28, 28), NAMES, p), r"= \(784, 10\)"),
+        (lambda p: reports.plot_class_templates(np.zeros((784, 10)), (28,), NAMES, p), "image_shape must be"),
+        (lambda p: reports.plot_class_templates(np.zeros((784, 10)), (28, 28), NAMES, p, scale="x"), "scale must be"),
+        (lambda p: reports.plot_hog(np.zeros((10, 10)), p), "smaller than one HOG block"),
+        (lambda p: reports.plot_hog(np.zeros((28, 28, 4)), p), r"\(height, width, 3\)"),
+        (lambda p: reports.plot_knn_cv({"ks": [1, 3]}, p), "expected a kNN CV result"),
+        (lambda p: reports.plot_knn_cv({"ks": [1, 3], "metrics": ["l2"], "fold_scores": {"l2": [[0.5]]}}, p),
+         r"one \(n_ks=2, n_folds\) array per metric"),
+    ],
+)
+def test_bad_input_is_a_clear_value_error(tmp_path, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()

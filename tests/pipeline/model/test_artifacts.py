@@ -1,0 +1,417 @@
+import json
+import os
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.neighbors import KNeighborsClassifier
+
+from classifiers.knn import KNearestNeighbor
+from classifiers.linear import LinearSVM, Softmax
+from classifiers.net import TwoLayerNet
+from features import HOG, BagOfVisualWords, ColorHistogram, FeatureStack
+from pipeline import _io
+from pipeline.model import artifacts
+from pipeline.model.artifacts import ALLOWED_CLASSES, ArtifactError, load, read_manifest, save
+from pipeline.model.image_pipeline import ImagePipeline
+
+EXTRACTORS = {
+    "raw": lambda: "raw:size=8",
+    "color": lambda: ColorHistogram(bins=8),
+    "hog": lambda: HOG(pixels_per_cell=(4, 4), cells_per_block=(2, 2)),
+    "stack": lambda: FeatureStack([("hog", HOG(pixels_per_cell=(4, 4))), ("color", ColorHistogram(bins=6))]),
+    "bovw_hard": lambda: BagOfVisualWords(n_words=8, patch_size=4, n_fit_descriptors=1500, random_state=0),
+    "bovw_soft": lambda: BagOfVisualWords(n_words=8, patch_size=4, n_fit_descriptors=1500, assignment="soft",
+                                          spatial_pyramid=True, random_state=1),
+}
+CLASSIFIERS = {
+    "knn": lambda: "knn:n_neighbors=3,metric=l1,weights=distance",
+    "svm": lambda: LinearSVM(n_epochs=3, random_state=0),
+    "softmax": lambda: Softmax(n_epochs=3, learning_rate=1e-2, random_state=0),
+    "net": lambda: TwoLayerNet(hidden_sizes=(16,), batchnorm=True, dropout=0.1, n_epochs=3, random_state=0),
+}
+
+
+def _color_data(n=48, size=16, seed=0):
+    """Random color images whose class shifts one channel: three learnable classes."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 3
+    images = rng.integers(0, 160, size=(n, size, size, 3))
+    images[np.arange(n), :, :, y] += 90
+    return images.astype(np.uint8), y
+
+
+@pytest.fixture(scope="module")
+def color_data():
+    return _color_data()
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory, color_data):
+    """One fitted pipeline (stack + BoVW + net: every kind of state) saved once; tests copy it."""
+    images, y = color_data
+    features = FeatureStack([("bovw", EXTRACTORS["bovw_hard"]()), ("color", ColorHistogram(bins=6))])
+    pipe = ImagePipeline(features, CLASSIFIERS["net"](), class_names=("red", "green", "blue")).fit(images, y)
+    pipe.metrics_["test_accuracy"] = 0.5
+    path = tmp_path_factory.mktemp("saved") / "model"
+    save(pipe, path)
+    return pipe, path
+
+
+@pytest.fixture
+def model(saved_model, tmp_path):
+    """A fresh copy of the saved model folder, free to tamper with."""
+    pipe, path = saved_model
+    copy = tmp_path / "model"
+    shutil.copytree(path, copy)
+    return pipe, copy
+
+
+def _assert_same_outputs(a, b, images):
+    np.testing.assert_array_equal(a.predict(images), b.predict(images))
+    for method in ("predict_proba", "decision_function"):
+        assert hasattr(a, method) == hasattr(b, method)
+        if hasattr(a, method):
+            np.testing.assert_array_equal(getattr(a, method)(images), getattr(b, method)(images))
+
+
+# ------------------------------------------------------------------ round trips
+@pytest.mark.parametrize("clf_name", sorted(CLASSIFIERS))
+@pytest.mark.parametrize("feat_name", sorted(EXTRACTORS))
+def test_round_trip_predicts_exactly_the_same(tmp_path, color_data, feat_name, clf_name):
+    images, y = color_data
+    pipe = ImagePipeline(EXTRACTORS[feat_name](), CLASSIFIERS[clf_name]()).fit(images[:36], y[:36])
+    save(pipe, tmp_path / "m")
+    loaded = load(tmp_path / "m")
+    assert type(loaded.classifier_) is type(pipe.classifier_)
+    assert repr(loaded) == repr(pipe)
+    assert loaded.features_.get_params().keys() == pipe.features_.get_params().keys()
+    _assert_same_outputs(pipe, loaded, images)
+    assert (loaded.input_shape_, loaded.color_mode_) == ((16, 16), "RGB")
+    assert loaded.class_names_ == ["0", "1", "2"]
+    np.testing.assert_array_equal(loaded.classes_, pipe.classes_)
+
+
+def test_round_trip_grayscale_digits_with_names_and_metrics(tmp_path):
+    from pipeline.data.datasets import load_dataset
+
+    data = load_dataset("digits")
+    images, y = data.images[:200], data.labels[:200]
+    pipe = ImagePipeline("hog:pixels_per_cell=4x4,cells_per_block=1x1,raw", "softmax:n_epochs=2,random_state=0")
+    pipe.fit(images, y, class_names=data.class_names)
+    pipe.metrics_.update({"test_accuracy": np.float64(0.75), "n_test": np.int64(12)})
+    save(pipe, tmp_path / "digits")
+    loaded = load(tmp_path / "digits")
+    _assert_same_outputs(pipe, loaded, data.images[200:260])
+    assert (loaded.input_shape_, loaded.color_mode_) == ((8, 8), "L")
+    assert loaded.class_names_ == list(data.class_names)
+    assert loaded.metrics_ == {"test_accuracy": 0.75, "n_test": 12}
+    assert loaded.features == pipe.features  # the spec string is kept as it was
+    manifest = read_manifest(tmp_path / "digits")
+    assert manifest["input"] == {"size": [8, 8], "color_mode": "L"}
+    assert manifest["class_names"] == list(data.class_names)
+
+
+def test_no_scaler_and_string_labels_round_trip(tmp_path, color_data):
+    images, y = color_data
+    labels = np.array(["cat", "dog", "eel"], dtype=object)[y]  # object labels are stored as strings
+    pipe = ImagePipeline("color_hist", KNearestNeighbor(n_neighbors=1), scaler=False,
+                         class_names={"cat": "Cat", "dog": "Dog", "eel": "Eel"}).fit(images, labels)
+    loaded = load(save(pipe, tmp_path / "m"))
+    assert loaded.scaler_ is None and loaded.class_names_ == ["Cat", "Dog", "Eel"]
+    assert loaded.class_names == pipe.class_names
+    _assert_same_outputs(pipe, loaded, images)
+
+
+def test_random_state_instances_and_dtypes_round_trip(tmp_path, color_data):
+    images, y = color_data
+    net = TwoLayerNet(hidden_sizes=(8,), n_epochs=2, dtype="float64", random_state=np.random.RandomState(7))
+    pipe = ImagePipeline("raw:size=4", net).fit(images, y)
+    loaded = load(save(pipe, tmp_path / "m"))
+    before, after = pipe.classifier_.random_state.get_state(), loaded.classifier_.random_state.get_state()
+    assert before[0] == after[0] and before[2:] == after[2:]
+    np.testing.assert_array_equal(before[1], after[1])
+    assert loaded.classifier_.params_["W1"].dtype == np.float64
+    knn = load(save(ImagePipeline("raw:size=4", KNearestNeighbor(dtype=np.float64)).fit(images, y), tmp_path / "k"))
+    assert knn.classifier_.dtype is np.float64 and knn.scaler_.n_samples_seen_ == len(y)
+    _assert_same_outputs(pipe, loaded, images)
+
+
+def test_manifest_layout(saved_model):
+    pipe, path = saved_model
+    manifest = json.loads((path / "manifest.json").read_text())
+    assert sorted(os.listdir(path)) == ["arrays.npz", "manifest.json"]
+    assert manifest["format_version"] == artifacts.FORMAT_VERSION
+    assert manifest["cvpipe_version"] and manifest["created"]
+    assert manifest["metrics"] == {"test_accuracy": 0.5}
+    assert manifest["class_names"] == ["red", "green", "blue"] and manifest["classes"] == [0, 1, 2]
+    steps = {s["name"]: s for s in manifest["steps"]}
+    assert list(steps) == ["pipeline", "features", "features/bovw", "features/color", "scaler", "classifier"]
+    assert steps["classifier"]["class"] == "classifiers.net.TwoLayerNet"
+    assert steps["features/color"]["params"]["bins"] == 6
+    assert steps["features"]["params"]["extractors"][0] == {"__tuple__": ["bovw", {"__step__": "features/bovw"}]}
+    with np.load(path / "arrays.npz", allow_pickle=False) as npz:
+        names = set(npz.files)
+        np.testing.assert_array_equal(npz["features/bovw/codebook_"], pipe.features_.extractors[0][1].codebook_)
+    assert {"classifier/params_/W1", "classifier/running_/running_mean1", "scaler/mean_",
+            "features/bovw/whitening_matrix_"} <= names
+    assert all(s["class"] in ALLOWED_CLASSES for s in manifest["steps"])
+
+
+def test_loaded_pipeline_can_be_cloned_and_refitted(saved_model, color_data):
+    images, y = color_data
+    pipe, path = saved_model
+    refit = clone(load(path)).fit(images, y)
+    _assert_same_outputs(clone(pipe).fit(images, y), refit, images)
+
+
+# -------------------------------------------------------------- refusing bad files
+def _rewrite_manifest(path, edit):
+    manifest = json.loads((path / "manifest.json").read_text())
+    edit(manifest)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _step(manifest, name):
+    return next(s for s in manifest["steps"] if s["name"] == name)
+
+
+def test_flipped_byte_in_arrays_is_refused(model):
+    _, path = model
+    data = bytearray((path / "arrays.npz").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (path / "arrays.npz").write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=r"arrays\.npz: sha256 .*same size, different content"):
+        load(path)
+
+
+def test_truncated_arrays_are_refused(model):
+    _, path = model
+    data = (path / "arrays.npz").read_bytes()
+    (path / "arrays.npz").write_bytes(data[: len(data) - 100])
+    with pytest.raises(ArtifactError, match=r"arrays\.npz: sha256 .*truncated"):
+        load(path)
+
+
+@pytest.mark.parametrize("step, cls", [("classifier", "os.system"), ("features/color", "subprocess.Popen"),
+                                       ("pipeline", "builtins.eval"),
+                                       ("scaler", "sklearn.neighbors.KNeighborsClassifier")])
+def test_class_outside_the_allow_list_is_refused(model, step, cls):
+    _, path = model
+    _rewrite_manifest(path, lambda m: _step(m, step).update({"class": cls}))
+    with pytest.raises(ArtifactError, match=rf"manifest\.json: step '{step}' names class '{cls}'.*allow-list"):
+        load(path)
+
+
+@pytest.mark.parametrize("version", [3, 0, "1", None, True])
+def test_unsupported_format_version_is_refused(model, version):
+    _, path = model
+    _rewrite_manifest(path, lambda m: m.update({"format_version": version}))
+    with pytest.raises(ArtifactError, match=r"manifest\.json: format_version .* not supported"):
+        load(path)
+
+
+def test_a_format_1_model_loads_and_predicts_the_same(model, color_data):
+    """Format 1 named the pipeline class by its old module; it is read as format 2."""
+    pipe, path = model
+    expected = pipe.predict(color_data[0])
+
+    def as_format_1(manifest):
+        manifest["format_version"] = 1
+        manifest["steps"][0]["class"] = "pipeline.image_pipeline.ImagePipeline"
+
+    _rewrite_manifest(path, as_format_1)
+    assert read_manifest(path)["migrated_from"] == 1
+    np.testing.assert_array_equal(load(path).predict(color_data[0]), expected)
+
+
+@pytest.mark.parametrize("missing", ["manifest.json", "arrays.npz", ""])
+def test_missing_file_is_refused(model, missing):
+    _, path = model
+    if missing:
+        (path / missing).unlink()
+        match = rf"{missing}: missing"
+    else:
+        shutil.rmtree(path)
+        match = "no such model folder"
+    with pytest.raises(ArtifactError, match=match):
+        load(path)
+
+
+def test_foreign_manifest_is_refused(model):
+    _, path = model
+    (path / "manifest.json").write_text("not json {")
+    with pytest.raises(ArtifactError, match=r"manifest\.json: not valid JSON"):
+        load(path)
+    (path / "manifest.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(ArtifactError, match="not a cvpipe model manifest"):
+        load(path)
+
+
+def _replace_arrays(path, arrays):
+    """Write a new arrays.npz (pickling allowed, as an attacker would) and fix up the manifest."""
+    with open(path / "arrays.npz", "wb") as fh:
+        np.savez(fh, **arrays)  # allow_pickle defaults to True when writing
+    digest, size = _io.file_sha256(path / "arrays.npz"), (path / "arrays.npz").stat().st_size
+    _rewrite_manifest(path, lambda m: m["arrays"].update({"sha256": digest, "bytes": size}))
+
+
+class _Payload:
+    """Unpickling this would create the marker file: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return pathlib.Path.touch, (pathlib.Path(self.marker),)
+
+
+def test_object_array_is_refused_without_unpickling(model, tmp_path):
+    _, path = model
+    marker = tmp_path / "pwned"
+    with np.load(path / "arrays.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    evil = np.empty(1, dtype=object)
+    evil[0] = _Payload(marker)
+    arrays["classifier/params_/W1"] = evil
+    _replace_arrays(path, arrays)  # the sha256 matches: only allow_pickle=False stands in the way
+    with pytest.raises(ArtifactError, match=r"arrays\.npz: array 'classifier/params_/W1' holds Python objects"):
+        load(path)
+    assert not marker.exists()
+
+
+def test_undeclared_array_is_refused(model):
+    _, path = model
+    with np.load(path / "arrays.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["classifier/extra_"] = np.zeros(3)
+    _replace_arrays(path, arrays)
+    with pytest.raises(ArtifactError, match=r"classifier/extra_"):
+        load(path)
+
+
+@pytest.mark.parametrize("attr, value", [("__class__", None), ("predict", 1), ("_check_params", 0),
+                                         ("n_neighbors", 3)])
+def test_state_cannot_set_methods_or_dunders(model, attr, value):
+    _, path = model
+    _rewrite_manifest(path, lambda m: _step(m, "classifier")["state"].update({attr: value}))
+    with pytest.raises(ArtifactError, match=rf"step 'classifier' .*{attr!r} is not a fitted attribute"):
+        load(path)
+
+
+@pytest.mark.parametrize("value", [{"__import__": "os"}, {"__type__": "builtins.eval"},
+                                   {"__dtype__": "object"}, {"__step__": "classifier"}, {"__tuple__": 3}])
+def test_bad_values_in_params_are_refused(model, value):
+    _, path = model
+    _rewrite_manifest(path, lambda m: _step(m, "classifier")["params"].update({"activation": value}))
+    with pytest.raises(ArtifactError, match=r"step 'classifier'"):
+        load(path)
+
+
+def test_unknown_parameter_is_refused(model):
+    _, path = model
+    _rewrite_manifest(path, lambda m: _step(m, "scaler")["params"].update({"command": "rm -rf /"}))
+    with pytest.raises(ArtifactError, match=r"step 'scaler' .*cannot rebuild it .*command"):
+        load(path)
+
+
+def test_disagreeing_classes_are_refused(model):
+    _, path = model
+    _rewrite_manifest(path, lambda m: m.update({"classes": [0, 1, 7]}))
+    with pytest.raises(ArtifactError, match=r"classes \[0, 1, 7\] disagree"):
+        load(path)
+
+
+# ------------------------------------------------------------------ atomic saving
+def _siblings(path):
+    return sorted(p.name for p in path.parent.iterdir())
+
+
+@pytest.fixture
+def two_pipelines(color_data):
+    images, y = color_data
+    a = ImagePipeline("color_hist:bins=8", "knn:n_neighbors=1").fit(images, y)
+    b = ImagePipeline("raw:size=4", "knn:n_neighbors=5").fit(images, y)
+    return a, b
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_save_replaces_an_existing_model(tmp_path, monkeypatch, two_pipelines, exchange):
+    a, b = two_pipelines
+    if not exchange:
+        monkeypatch.setattr(_io, "exchange_paths", lambda new, path: False)
+    save(a, tmp_path / "m")
+    save(b, tmp_path / "m")
+    assert load(tmp_path / "m").features == "raw:size=4"
+    assert _siblings(tmp_path / "m") == ["m"]
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+@pytest.mark.parametrize("where", ["arrays", "manifest", "rename"])
+def test_crash_mid_save_keeps_the_previous_model(tmp_path, monkeypatch, two_pipelines, color_data,
+                                                 exchange, where):
+    a, b = two_pipelines
+    images, _ = color_data
+    save(a, tmp_path / "m")
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full (simulated)")
+
+    if not exchange:
+        monkeypatch.setattr(_io, "exchange_paths", lambda new, path: False)
+    if where == "arrays":
+        monkeypatch.setattr(np, "savez", boom)
+    elif where == "manifest":
+        monkeypatch.setattr(artifacts, "_write_manifest", boom)
+    elif exchange:
+        monkeypatch.setattr(_io, "exchange_paths", boom)
+    else:
+        real_rename = os.rename
+        monkeypatch.setattr(os, "rename", lambda src, dst: boom() if ".tmp" in str(src) else real_rename(src, dst))
+    with pytest.raises(OSError, match="simulated"):
+        save(b, tmp_path / "m")
+    monkeypatch.undo()
+    assert _siblings(tmp_path / "m") == ["m"]  # no temporary or old folder left behind
+    np.testing.assert_array_equal(load(tmp_path / "m").predict(images), a.predict(images))
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["renameat2", "two-renames"])
+def test_a_saved_model_has_the_permissions_of_a_new_folder(tmp_path, monkeypatch, two_pipelines, umask_022,
+                                                            exchange):
+    """Readable by the service account or container user that serves it (no mkdtemp 0700)."""
+    a, b = two_pipelines
+    if not exchange:
+        monkeypatch.setattr(_io, "exchange_paths", lambda new, path: False)
+    for pipeline in (a, b):  # a new folder, then a replaced one
+        save(pipeline, tmp_path / "m")
+        assert (tmp_path / "m").stat().st_mode & 0o777 == 0o755
+        assert {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "m").iterdir()} == {"manifest.json": 0o644,
+                                                                          "arrays.npz": 0o644}
+
+
+def test_save_refuses_to_replace_what_is_not_a_model(tmp_path, two_pipelines):
+    a, _ = two_pipelines
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("keep me")
+    with pytest.raises(ArtifactError, match="not a model folder"):
+        save(a, tmp_path / "notes")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ArtifactError, match="not a folder"):
+        save(a, tmp_path / "file")
+    assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
+
+
+def test_save_refuses_what_it_cannot_store_safely(tmp_path, color_data):
+    images, y = color_data
+    with pytest.raises(ArtifactError, match="not fitted"):
+        save(ImagePipeline("raw", "knn"), tmp_path / "m")
+    foreign = ImagePipeline("raw:size=4", KNeighborsClassifier(n_neighbors=1)).fit(images, y)
+    with pytest.raises(ArtifactError, match=r"sklearn\.neighbors.*KNeighborsClassifier is not in the allow-list"):
+        save(foreign, tmp_path / "m")
+    odd = ImagePipeline("raw:size=4", "knn").fit(images, y)
+    odd.metrics_["callback"] = print
+    with pytest.raises(ArtifactError, match="metrics_"):
+        save(odd, tmp_path / "m")
+    assert not (tmp_path / "m").exists() and _siblings(tmp_path / "x") == []

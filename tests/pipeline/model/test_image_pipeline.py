@@ -1,0 +1,183 @@
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, cross_val_score
+
+from classifiers.knn import KNearestNeighbor
+from classifiers.linear import LinearSVM, Softmax
+from classifiers.net import TwoLayerNet
+from features import HOG, ColorHistogram, FeatureStack
+from pipeline.model.image_pipeline import rank_classes, ImagePipeline
+from pipeline.model import load, save
+from pipeline.model.spec import SpecError, build_classifier
+
+
+@pytest.fixture(scope="module")
+def color_data():
+    """Random 12x12 color images whose class brightens one channel: three learnable classes."""
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    images = rng.integers(0, 160, size=(60, 12, 12, 3))
+    images[np.arange(60), :, :, y] += 90
+    return images.astype(np.uint8), y
+
+
+# ------------------------------------------------------------- classifier specs
+@pytest.mark.parametrize("spec, cls, params", [
+    ("knn:n_neighbors=5,metric=l1", KNearestNeighbor, {"n_neighbors": 5, "metric": "l1"}),
+    ("softmax", Softmax, {}),
+    ("svm:reg=1e-4,learning_rate=0.01", LinearSVM, {"reg": 1e-4, "learning_rate": 0.01}),
+    ("net:hidden_sizes=256", TwoLayerNet, {"hidden_sizes": (256,)}),
+    ("net:hidden_sizes=256x128,batchnorm=true,dropout=0.5", TwoLayerNet,
+     {"hidden_sizes": (256, 128), "batchnorm": True, "dropout": 0.5}),
+    (" KNN : weights=distance ", KNearestNeighbor, {"weights": "distance"}),
+])
+def test_classifier_specs(spec, cls, params):
+    clf = build_classifier(spec)
+    assert type(clf) is cls
+    assert {k: clf.get_params()[k] for k in params} == params
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("forest", r"unknown classifier 'forest'.*expected one of"),
+    ("knn:k=3", r"KNearestNeighbor has no parameter 'k'"),
+    ("knn:n_neighbors", r"expected key=value"),
+    ("", r"expected a classifier spec"),
+])
+def test_bad_classifier_specs(spec, match):
+    with pytest.raises(SpecError, match=match):
+        build_classifier(spec)
+
+
+# -------------------------------------------------------------------- the estimator
+def test_fit_records_the_input_contract(color_data):
+    images, y = color_data
+    pipe = ImagePipeline("hog:pixels_per_cell=4x4,color_hist:bins=8", "knn:n_neighbors=3")
+    assert pipe.fit(images, y, class_names=["r", "g", "b"]) is pipe
+    assert pipe.input_shape_ == (12, 12) and pipe.color_mode_ == "RGB"
+    np.testing.assert_array_equal(pipe.classes_, [0, 1, 2])
+    assert pipe.class_names_ == ["r", "g", "b"] and pipe.metrics_ == {}
+    assert isinstance(pipe.features_, FeatureStack) and isinstance(pipe.classifier_, KNearestNeighbor)
+    assert pipe.n_features_ == pipe.features_.n_features_out_ == 4 * 9 * 4 + 8
+    assert pipe.features == "hog:pixels_per_cell=4x4,color_hist:bins=8"  # parameters untouched
+    assert pipe.score(images, y) > 0.7
+
+
+def test_grayscale_contract_and_one_channel_input():
+    rng = np.random.default_rng(1)
+    images, y = rng.integers(0, 256, (20, 10, 10), dtype=np.uint8), np.arange(20) % 2
+    pipe = ImagePipeline("raw", "knn:n_neighbors=1").fit(images, y)
+    assert (pipe.input_shape_, pipe.color_mode_) == ((10, 10), "L")
+    np.testing.assert_array_equal(pipe.predict(images[..., None]), pipe.predict(images))
+    with pytest.raises(ValueError, match=r"takes 10x10 grayscale \(L\) images .*got 10x10 color \(RGB\)"):
+        pipe.predict(np.repeat(images[..., None], 3, axis=3))
+
+
+@pytest.mark.parametrize("shape, match", [
+    ((4, 16, 16, 3), r"takes 12x12 color \(RGB\) images \(an array of shape \(-1, 12, 12, 3\).*got 16x16 color"),
+    ((4, 12, 12), r"takes 12x12 color \(RGB\) images .*got 12x12 grayscale \(L\) images"),
+    ((12, 12, 3), r"got one image of shape \(12, 12, 3\); pass images\[None\]"),
+    ((4, 12, 12, 3, 1), r"expected images of shape \(n_samples, height, width\)"),
+])
+def test_bad_input_to_predict_is_a_clear_error(color_data, shape, match):
+    images, y = color_data
+    pipe = ImagePipeline("color_hist", "softmax:n_epochs=1").fit(images, y)
+    bad = np.zeros(shape, dtype=np.uint8)
+    for method in ("predict", "predict_proba", "decision_function"):
+        with pytest.raises(ValueError, match=match):
+            getattr(pipe, method)(bad)
+
+
+def test_predict_before_fit_raises(color_data):
+    with pytest.raises(NotFittedError):
+        ImagePipeline("raw", "knn").predict(color_data[0])
+
+
+def test_fit_checks_labels(color_data):
+    images, y = color_data
+    with pytest.raises(ValueError, match="got 60 images but 59 labels"):
+        ImagePipeline("raw", "knn").fit(images, y[:-1])
+    with pytest.raises(ValueError, match=r"indexed by integer label: expected labels in 0\.\.1"):
+        ImagePipeline("raw", "knn", class_names=["a", "b"]).fit(images, y)
+
+
+@pytest.mark.parametrize("class_names, expected", [
+    (None, ["0", "1", "2"]),
+    (["zero", "one", "two", "three"], ["zero", "one", "two"]),  # a dataset's names, by label
+    ({0: "a", 1: "b", 2: "c"}, ["a", "b", "c"]),
+    ({"0": "a", "1": "b", "2": "c"}, ["a", "b", "c"]),  # keys as JSON would give them
+])
+def test_class_names(color_data, class_names, expected):
+    images, y = color_data
+    pipe = ImagePipeline("color_hist", "knn", class_names=class_names).fit(images, y)
+    assert pipe.class_names_ == expected
+
+
+def test_probabilities_and_scores_follow_the_classifier(color_data):
+    images, y = color_data
+    svm = ImagePipeline("color_hist", LinearSVM(n_epochs=2, random_state=0))
+    assert not hasattr(svm, "predict_proba") and hasattr(svm, "decision_function")
+    svm.fit(images, y)
+    assert not hasattr(svm, "predict_proba")
+    with pytest.raises(AttributeError, match="predict_proba"):
+        svm.predict_proba(images)
+    assert svm.decision_function(images).shape == (60, 3)
+    knn = ImagePipeline("color_hist", "knn").fit(images, y)
+    assert not hasattr(knn, "decision_function")
+    proba = knn.predict_proba(images)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(knn.classes_[proba.argmax(axis=1)], knn.predict(images))
+
+
+def test_without_scaler_features_reach_the_classifier_as_they_are(color_data):
+    images, y = color_data
+    pipe = ImagePipeline(ColorHistogram(bins=5), "knn:n_neighbors=1", scaler=False).fit(images, y)
+    assert pipe.scaler_ is None
+    np.testing.assert_array_equal(pipe.extract_features(images), ColorHistogram(bins=5).fit_transform(images))
+
+
+def test_list_of_named_extractors_is_stacked(color_data):
+    images, y = color_data
+    hog = HOG(pixels_per_cell=(4, 4))
+    pipe = ImagePipeline([("hog", hog), ("color", ColorHistogram())], "knn").fit(images, y)
+    assert isinstance(pipe.features_, FeatureStack) and not hasattr(hog, "image_shape_")  # cloned
+
+
+def test_list_of_named_extractors_round_trips(tmp_path, color_data):
+    images, y = color_data
+    pipe = ImagePipeline([("hog", HOG(pixels_per_cell=(4, 4))), ("color", ColorHistogram())], "knn").fit(images, y)
+    loaded = load(save(pipe, tmp_path / "m"))
+    assert repr(loaded) == repr(pipe)
+    np.testing.assert_array_equal(loaded.predict_proba(images), pipe.predict_proba(images))
+
+
+# ------------------------------------------------------------- scikit-learn tools
+def test_cross_val_score(color_data):
+    images, y = color_data
+    scores = cross_val_score(ImagePipeline("color_hist:bins=8", "knn:n_neighbors=3"), images, y, cv=3)
+    assert scores.shape == (3,) and scores.min() > 0.8
+
+
+def test_grid_search_over_nested_parameters_and_specs(color_data):
+    images, y = color_data
+    pipe = ImagePipeline(HOG(pixels_per_cell=(4, 4)), KNearestNeighbor())
+    grid = GridSearchCV(pipe, {"classifier__n_neighbors": [1, 3], "classifier__metric": ["l1", "l2"],
+                               "features__orientations": [6]}, cv=2).fit(images, y)
+    assert grid.best_params_["features__orientations"] == 6
+    assert grid.best_estimator_.classifier_.n_neighbors in (1, 3)
+    specs = GridSearchCV(ImagePipeline("color_hist", "knn"),
+                         {"classifier": ["knn:n_neighbors=1", "softmax:n_epochs=2,random_state=0"]}, cv=2)
+    specs.fit(images, y)
+    assert len(specs.cv_results_["params"]) == 2 and specs.best_score_ > 0.8
+
+
+def test_predictions_order_ties_and_non_finite_scores():
+    names = ["a", "b", "c", "d"]
+    scores = np.array([[0.1, 0.4, 0.4, 0.1], [np.nan, np.inf, -np.inf, 0.5]])
+    first, second = rank_classes(scores, 3, names, "decision")
+    assert first["label"] == "b" and first["class_index"] == 1 and first["score"] == 0.4
+    assert [t["class_index"] for t in first["top_k"]] == [1, 2, 0]  # ties: the lower index first
+    assert first["score_kind"] == "decision"
+    assert [t["class_index"] for t in second["top_k"]] == [1, 3, 2]  # +inf first, NaN last
+    assert [t["score"] for t in second["top_k"]] == [None, 0.5, None]
+    assert len(rank_classes(scores, 9, names, "decision")[0]["top_k"]) == 4

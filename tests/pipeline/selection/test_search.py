@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+from classifiers import Softmax
+from pipeline.selection.search import Dimension, parse_space, random_search
+from pipeline.model.spec import SpecError
+
+
+def test_parse_space_kinds():
+    dims = {d.name: d for d in parse_space("learning_rate=log:1e-4:1e-1, reg=uniform:0:0.01,"
+                                           " n_epochs=int:2:5, hidden_sizes=choice:64|128x64")}
+    assert dims["learning_rate"].kind == "log" and dims["learning_rate"].high == 0.1
+    assert dims["n_epochs"].kind == "int"
+    assert dims["hidden_sizes"].choices == (64, (128, 64))
+
+
+@pytest.mark.parametrize("text, match", [("lr=log:0:1", "0 < LOW < HIGH"), ("lr=gauss:0:1", "KIND one of"),
+                                         ("lr=uniform:a:b", "two numbers"), ("", "empty"),
+                                         ("h=choice:", "choice needs values")])
+def test_bad_spaces(text, match):
+    with pytest.raises(SpecError, match=match):
+        parse_space(text)
+
+
+def test_draws_stay_in_bounds_and_narrowing_is_centred(rng):
+    d = Dimension("lr", "log", 1e-4, 1e-1)
+    draws = [d.draw(rng) for _ in range(200)]
+    assert min(draws) >= 1e-4 and max(draws) <= 1e-1
+    low, high = d.narrow(1e-2)
+    assert low < 1e-2 < high and np.isclose(np.log(1e-2) - np.log(low), np.log(high) - np.log(1e-2))
+    assert d.narrow(1e-4)[0] == pytest.approx(1e-4)  # clipped at the bound
+    assert Dimension("n", "int", 1, 3).draw(rng) in (1, 2, 3)
+
+
+@pytest.fixture
+def blobs(rng):
+    X = np.vstack([rng.normal(c, 1.0, (60, 5)) for c in (0, 3, 6)]).astype(np.float32)
+    return X, np.repeat([0, 1, 2], 60)
+
+
+def test_search_finds_a_good_setting_and_records_every_trial(blobs):
+    X, y = blobs
+    result = random_search(Softmax(n_epochs=5, batch_size=16, random_state=0), X, y,
+                           "learning_rate=log:1e-4:1e-1,reg=log:1e-6:1e-1", n_trials=4, n_stages=2,
+                           progress=False)
+    assert len(result.trials) == 8 and {t["stage"] for t in result.trials} == {"coarse", "fine1"}
+    assert result.best["score"] > 0.9
+    doc = result.to_dict()
+    assert doc["best"] == doc["trials"][0]
+
+
+def test_search_is_deterministic_and_works_with_k_folds(blobs):
+    X, y = blobs
+    runs = [random_search(Softmax(n_epochs=3, batch_size=16, random_state=0), X, y, "learning_rate=log:1e-3:1e-1",
+                          n_trials=3, n_stages=1, folds=3, random_state=7, progress=False) for _ in range(2)]
+    assert [t["params"] for t in runs[0].trials] == [t["params"] for t in runs[1].trials]
+
+
+def test_unknown_parameter_is_named(blobs):
+    X, y = blobs
+    with pytest.raises(SpecError, match=r"has no parameter\(s\) \['hidden'\]"):
+        random_search(Softmax(), X, y, "hidden=int:1:3", progress=False)
+
+
+def test_search_on_a_dask_cluster(blobs):
+    from distributed import LocalCluster
+
+    X, y = blobs
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        result = random_search(Softmax(n_epochs=3, batch_size=16, random_state=0), X, y, "learning_rate=log:1e-3:1e-1",
+                               n_trials=4, n_stages=1, n_jobs=2, scheduler=cluster.scheduler_address,
+                               progress=False)
+    assert len(result.trials) == 4 and result.best["score"] > 0.8
