@@ -153,10 +153,4 @@ class FeatureStack(FeatureUnion):
         -------
         ndarray of shape (n_samples, sum of the extractors' n_features), float32
         """
-        if self.n_jobs not in (None, 1) or params or any(step == "passthrough" for _, step in self.extractors):
-            return np.asarray(super().transform(X, **params), dtype=np.float32)
-        # One process: call the extractors in turn. FeatureUnion's joblib dispatch cost
-        # more than a HOG of a small batch (the service predicts a few images at a time).
-        check_is_fitted(self)
-        parts = [step.transform(X) for _, step in self.extractors if step != "drop"]
-        return np.hstack(parts).astype(np.float32, copy=False)
+        return np.asarray(super().transform(X, **params), dtype=np.float32)

@@ -58,10 +58,16 @@ def test_feature_names_are_prefixed(color_images):
                      "raw__rawpixels1", "raw__rawpixels2"]
 
 
-def test_weights_scale_blocks(color_images):
-    plain = FeatureStack([("color", ColorHistogram())]).fit_transform(color_images)
-    weighted = FeatureStack([("color", ColorHistogram())], transformer_weights={"color": 2.0})
-    np.testing.assert_allclose(weighted.fit_transform(color_images), 2 * plain)
+def test_weights_scale_blocks_in_fit_transform_and_transform_alike(color_images):
+    """A saved weighted stack predicts on the features it was trained on: transform weighs
+    the blocks as fit_transform does (it once skipped the weights)."""
+    parts = [("hog", HOG()), ("color", ColorHistogram())]
+    plain = FeatureStack(parts).fit_transform(color_images)
+    weighted = FeatureStack(parts, transformer_weights={"color": 2.0})
+    trained = weighted.fit_transform(color_images)
+    n_hog = HOG().fit(color_images).n_features_out_
+    np.testing.assert_allclose(trained, np.hstack([plain[:, :n_hog], 2 * plain[:, n_hog:]]))
+    np.testing.assert_array_equal(weighted.transform(color_images), trained)
 
 
 @pytest.mark.parametrize("extractors", [[], "hog", [HOG()], [("hog",)]])
