@@ -106,7 +106,11 @@ class SearchResult:
         return max(self.trials, key=lambda t: t["score"])
 
     def to_dict(self):
-        return {"best": self.best, "trials": sorted(self.trials, key=lambda t: -t["score"])}
+        """Best first, then every trial by score; a failed trial's score (-inf) is None (JSON has no infinity)."""
+        def plain(trial):
+            return {**trial, "score": trial["score"] if math.isfinite(trial["score"]) else None}
+
+        return {"best": plain(self.best), "trials": [plain(t) for t in sorted(self.trials, key=lambda t: -t["score"])]}
 
 
 def _score(model, X, y, params, folds, validation_fraction, seed):
@@ -134,7 +138,9 @@ def random_search(classifier, X, y, space, *, n_trials=10, n_stages=2, folds=0, 
     Parameters
     ----------
     classifier : estimator
-        Unfitted; standardized features are fed to it (``StandardScaler`` first).
+        Unfitted; standardized features are fed to it (``StandardScaler`` first). One with
+        a ``random_state`` parameter left at None gets the search's ``random_state``, so
+        every trial is reproducible.
     X : ndarray of shape (n_samples, n_features)
     y : ndarray of shape (n_samples,)
     space : str or list of Dimension
@@ -145,7 +151,8 @@ def random_search(classifier, X, y, space, *, n_trials=10, n_stages=2, folds=0, 
     folds : int
         0: score on a stratified ``validation_fraction`` hold-out; k >= 2: k-fold CV.
     n_jobs : int
-        Trials run at once (joblib processes, or Dask workers when ``scheduler``).
+        Trials run at once (joblib processes, or Dask workers when ``scheduler``). The
+        result does not depend on it: trials are kept in the order they were drawn.
     scheduler : str, optional
         Dask scheduler address: trials run on the cluster through joblib's Dask backend.
     random_state : int
@@ -161,6 +168,8 @@ def random_search(classifier, X, y, space, *, n_trials=10, n_stages=2, folds=0, 
     unknown = [d.name for d in dims if d.name not in known]
     if unknown:
         raise SpecError(f"{type(classifier).__name__} has no parameter(s) {unknown}; expected some of {sorted(known)}")
+    if classifier.get_params().get("random_state", 0) is None:
+        classifier = clone(classifier).set_params(random_state=random_state)
     model = make_pipeline(StandardScaler(), classifier)
     model.steps[-1] = ("classifier", classifier)
     rng = np.random.default_rng(random_state)
@@ -184,7 +193,7 @@ def random_search(classifier, X, y, space, *, n_trials=10, n_stages=2, folds=0, 
                         else:
                             params[d.name] = d.draw(rng, *(bounds.get(d.name) or (None, None)))
                     settings.append(params)
-                runs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                runs = Parallel(n_jobs=n_jobs, return_as="generator")(  # in the order drawn
                     delayed(_score)(model, X, y, p, folds, validation_fraction, random_state) for p in settings)
                 for trial in runs:
                     trial["stage"] = "coarse" if stage == 0 else f"fine{stage}"

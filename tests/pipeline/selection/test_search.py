@@ -71,3 +71,19 @@ def test_search_on_a_dask_cluster(blobs):
                                n_trials=4, n_stages=1, n_jobs=2, scheduler=cluster.scheduler_address,
                                progress=False)
     assert len(result.trials) == 4 and result.best["score"] > 0.8
+
+
+@pytest.mark.parametrize("classifier_seed", [0, None])
+def test_the_same_seed_gives_the_same_search_for_any_n_jobs(blobs, classifier_seed):
+    """Trials in the order they were drawn, the same scores (a classifier without a seed gets
+    the search's), so the same best and the same fine stage around it, with 1 or 2 processes."""
+    X, y = blobs
+    runs = {n_jobs: random_search(Softmax(n_epochs=3, batch_size=16, random_state=classifier_seed), X, y,
+                                  "learning_rate=log:1e-4:1,reg=log:1e-6:1e-1", n_trials=6, n_stages=2,
+                                  n_jobs=n_jobs, random_state=3, progress=False)
+            for n_jobs in (1, 2)}
+    def without_time(trial):
+        return {k: v for k, v in trial.items() if k != "seconds"}
+
+    assert without_time(runs[1].best) == without_time(runs[2].best)
+    assert [without_time(t) for t in runs[1].trials] == [without_time(t) for t in runs[2].trials]
