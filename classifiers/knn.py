@@ -12,7 +12,6 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from classifiers._validation import check_predict_input
 from compute.backend import DEVICES
 from compute.distances import METRICS, nearest_neighbors
 
@@ -127,7 +126,7 @@ class KNearestNeighbor(ClassifierMixin, BaseEstimator):
             Rows of the training set, nearest first.
         """
         check_is_fitted(self, "_X")
-        X = check_predict_input(self, X, [np.float32, np.float64])
+        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
         k = self.n_neighbors if n_neighbors is None else n_neighbors
         if k > self._X.shape[0]:
             raise ValueError(

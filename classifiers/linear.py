@@ -14,19 +14,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from classifiers import losses
 from classifiers._sgd import check_training_params, decayed_learning_rate, minibatches
-from classifiers._validation import check_predict_input
 from classifiers.optim import make_optimizer, set_learning_rate
 from compute.backend import get_array_module, to_device, to_numpy
-
-try:
-    from sklearn.utils.validation import validate_data
-except ImportError:  # scikit-learn < 1.6
-    def validate_data(estimator, *args, **kwargs):
-        return estimator._validate_data(*args, **kwargs)
 
 logger = logging.getLogger(__name__)
 
@@ -134,9 +127,8 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
 
     def _scores(self, X):
         """Class scores of ``X``, shape (n_samples, n_classes), computed on ``device``."""
-        if not hasattr(self, "W_"):  # scikit-learn's check costs more than scoring a few rows
-            check_is_fitted(self)
-        X = check_predict_input(self, X, self.W_.dtype)
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=self.W_.dtype)
         xp = get_array_module(self.device)
         scores = to_device(X, xp) @ to_device(self.W_, xp) + to_device(self.b_, xp)
         return to_numpy(scores)

@@ -15,7 +15,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from classifiers._fcnet import WEIGHT_INITS, FullyConnectedNet, init_params
 from classifiers._sgd import check_training_params, decayed_learning_rate, minibatches
-from classifiers._validation import check_predict_input
 from classifiers.layers import ACTIVATIONS, softmax
 from classifiers.optim import OPTIMIZERS, make_optimizer, set_learning_rate
 from compute.backend import get_array_module, resolve_device, to_device, to_numpy
@@ -250,7 +249,7 @@ class TwoLayerNet(ClassifierMixin, BaseEstimator):
         the batch), and widening them to float64 would claim digits they do not have.
         """
         check_is_fitted(self)
-        X = check_predict_input(self, X, np.dtype(self.dtype))
+        X = validate_data(self, X, reset=False, dtype=np.dtype(self.dtype))
         xp = get_array_module(self.device)
         net = FullyConnectedNet({k: to_device(v, xp) for k, v in self.params_.items()},
                                 {k: to_device(v, xp) for k, v in self.running_.items()}, self.activation)

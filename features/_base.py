@@ -71,13 +71,6 @@ def images_to_float(images, dtype=np.float32):
     return images.astype(dtype, copy=False)
 
 
-def to_uint8(images):
-    """Images as uint8: floats in [0, 1] are scaled by 255 and rounded (clipped to range)."""
-    if images.dtype == np.uint8:
-        return images
-    return np.clip(np.rint(images * 255.0), 0, 255).astype(np.uint8)
-
-
 class ImageTransformer(TransformerMixin, BaseEstimator):
     """Base of the extractors: ``fit`` records the image shape, ``transform`` checks it.
 
@@ -133,8 +126,7 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples, n_features_out_), float32
         """
-        if not hasattr(self, "image_shape_"):  # scikit-learn's check costs more than a one-image HOG
-            check_is_fitted(self, "image_shape_")
+        check_is_fitted(self, "image_shape_")
         images = check_images(X)
         if tuple(images.shape[1:]) != self.image_shape_:
             raise ValueError(
