@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from classifiers.layers import (ACTIVATIONS, affine_backward, affine_forward, batchnorm_backward,
-                                batchnorm_forward, dropout_backward, dropout_forward, softmax_loss)
+                                batchnorm_forward, dropout_backward, dropout_forward)
+from classifiers.losses import softmax_scores_loss
 from compute.backend import array_module_of
 
 WEIGHT_INITS = ("he", "xavier")
@@ -73,8 +74,9 @@ class FullyConnectedNet:
     dropout : float in [0, 1)
         Drop probability of the hidden units in training; 0 turns dropout off.
     reg : float
-        L2 strength: the loss adds ``0.5 * reg * sum(W ** 2)`` over the weight matrices
-        (not biases, ``gamma`` or ``beta``), the gradients ``reg * W``.
+        L2 strength: the loss adds ``reg * sum(W ** 2)`` over the weight matrices (not
+        biases, ``gamma`` or ``beta``), the gradients ``2 * reg * W``: cs231n's convention,
+        the one of the linear models (:mod:`classifiers.losses`).
     bn_momentum : float
         Momentum of the running averages.
     """
@@ -105,7 +107,7 @@ class FullyConnectedNet:
         rng : numpy.random.Generator or cupy.random.Generator, optional
             Draws the dropout masks (needed when ``dropout > 0``).
         l2_grads : bool, default=True
-            Add the L2 term ``reg * W`` to the weight gradients. Training passes False and
+            Add the L2 term ``2 * reg * W`` to the weight gradients. Training passes False and
             hands :meth:`l2_strengths` to the optimizer, which adds the term in its own
             pass over the weights (see :meth:`classifiers.optim.SGD.step`).
 
@@ -117,20 +119,21 @@ class FullyConnectedNet:
             Same keys and shapes as ``params``.
         """
         scores, caches = self._forward(X, True, rng)
-        loss, dscores = softmax_loss(scores, y)
+        loss, dscores = softmax_scores_loss(scores, y)  # the linear models' loss: one piece of code
         grads = self._backward(dscores, caches)
         if self.reg > 0:
             xp = array_module_of(scores)
             for i in range(1, self.n_layers + 1):
                 W = self.params[f"W{i}"]
-                loss = loss + 0.5 * self.reg * xp.vdot(W, W)
+                loss = loss + self.reg * xp.vdot(W, W)
                 if l2_grads:
-                    grads[f"W{i}"] += self.reg * W
+                    grads[f"W{i}"] += (2 * self.reg) * W
         return loss, grads
 
     def l2_strengths(self):
-        """``{"W1": reg, ...}``: the L2 terms :meth:`loss` leaves out with ``l2_grads=False``."""
-        return {f"W{i}": self.reg for i in range(1, self.n_layers + 1)} if self.reg > 0 else None
+        """``{"W1": 2 * reg, ...}``: the factors of the L2 gradient terms :meth:`loss` leaves out
+        with ``l2_grads=False`` (the gradient of ``reg * sum(W ** 2)`` is ``2 * reg * W``)."""
+        return {f"W{i}": 2 * self.reg for i in range(1, self.n_layers + 1)} if self.reg > 0 else None
 
     def _forward(self, X, train, rng):
         p, forward = self.params, ACTIVATIONS[self.activation][0]

@@ -15,13 +15,12 @@ input) and keep the input's dtype. The activations accept ``out=`` so that a net
 can run them in place on an array it no longer needs; the activations' backward passes
 only need the layer's *output*, so an in-place forward loses nothing.
 
-Slow, obvious versions of the affine layer, batch normalization and the softmax loss
-live in :mod:`classifiers._layers_ref`; the tests hold the two equal, and check every
+Slow, obvious versions of the affine layer and batch normalization
+live in :mod:`classifiers._reference`; the tests hold the two equal, and check every
 backward pass here against a centered numerical gradient.
 """
 from __future__ import annotations
 
-from classifiers import losses as _losses
 from compute.backend import array_module_of
 
 #: Slope of :func:`leaky_relu_forward` for negative inputs.
@@ -268,9 +267,3 @@ def dropout_backward(dout, cache, out=None):
     """Backward pass of :func:`dropout_forward`: ``dout * mask``. Returns ``(dx, {})``."""
     xp = array_module_of(dout)
     return xp.multiply(dout, cache, out=out), {}
-
-
-# --------------------------------------------------------------------- softmax loss
-# The net's output layer is the softmax loss the linear models use: one piece of code.
-softmax = _losses.softmax
-softmax_loss = _losses.softmax_scores_loss

@@ -3,8 +3,8 @@ and ``softmax.py``).
 
 Every loss comes in three forms:
 
-- ``*_loss_naive(W, X, y, reg)``: explicit loops over samples and classes; slow and obvious,
-  kept as the test oracle.
+- ``*_loss_naive(W, X, y, reg)`` in :mod:`classifiers._reference`: explicit loops over
+  samples and classes; slow and obvious, kept as the test oracle.
 - ``*_loss(W, X, y, reg)``: the vectorized version of the same function.
 - ``*_scores_loss(scores, y)``: the data part only, as a function of the class scores;
   the estimators call it with ``scores = X @ W + b`` and chain the gradient themselves.
@@ -160,48 +160,3 @@ def softmax_loss(W, X, y, reg):
     """Softmax cross-entropy loss, vectorized; same parameters and returns as :func:`svm_loss`."""
     data_loss, dscores = softmax_scores_loss(X @ W, y)
     return _with_l2(data_loss, dscores, W, X, reg)
-
-
-def svm_loss_naive(W, X, y, reg):
-    """Multiclass hinge loss with explicit loops (the reference for :func:`svm_loss`).
-
-    Same parameters and returns as :func:`svm_loss`; NumPy only. ``loss`` is a float.
-    """
-    W, X = np.asarray(W), np.asarray(X)
-    n_samples, n_classes = X.shape[0], W.shape[1]
-    loss, dW = 0.0, np.zeros_like(W)
-    for i in range(n_samples):
-        scores = X[i] @ W
-        for j in range(n_classes):
-            if j == y[i]:
-                continue
-            margin = scores[j] - scores[y[i]] + DELTA
-            if margin > 0:
-                loss += margin
-                dW[:, j] += X[i]
-                dW[:, y[i]] -= X[i]
-    loss = loss / n_samples + reg * np.sum(W * W)
-    dW = dW / n_samples + 2 * reg * W
-    return float(loss), dW
-
-
-def softmax_loss_naive(W, X, y, reg):
-    """Softmax cross-entropy with explicit loops (the reference for :func:`softmax_loss`).
-
-    Same parameters and returns as :func:`svm_loss`; NumPy only. ``loss`` is a float.
-    """
-    W, X = np.asarray(W), np.asarray(X)
-    n_samples, n_classes = X.shape[0], W.shape[1]
-    loss, dW = 0.0, np.zeros_like(W)
-    for i in range(n_samples):
-        scores = X[i] @ W
-        top = max(scores)
-        exps = [math.exp(s - top) for s in scores]
-        total = sum(exps)
-        loss += math.log(total) - (scores[y[i]] - top)
-        for j in range(n_classes):
-            p = exps[j] / total
-            dW[:, j] += (p - (j == y[i])) * X[i]
-    loss = loss / n_samples + reg * np.sum(W * W)
-    dW = dW / n_samples + 2 * reg * W
-    return float(loss), dW

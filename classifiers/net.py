@@ -15,7 +15,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from classifiers._fcnet import WEIGHT_INITS, FullyConnectedNet, init_params
 from classifiers._sgd import check_training_params, decayed_learning_rate, minibatches
-from classifiers.layers import ACTIVATIONS, softmax
+from classifiers.layers import ACTIVATIONS
+from classifiers.losses import softmax
 from classifiers.optim import OPTIMIZERS, make_optimizer, set_learning_rate
 from compute.backend import get_array_module, resolve_device, to_device, to_numpy
 
@@ -34,7 +35,8 @@ class TwoLayerNet(ClassifierMixin, BaseEstimator):
     Despite the name (cs231n's), ``hidden_sizes`` sets any number of hidden layers:
     ``{affine - [batchnorm] - activation - [dropout]} x len(hidden_sizes) - affine - softmax``.
     Trained by mini-batch gradient descent on the mean cross-entropy plus
-    ``0.5 * reg * sum(W ** 2)`` over the weight matrices.
+    ``reg * sum(W ** 2)`` over the weight matrices (cs231n's convention, as in the linear
+    models: the gradient of the penalty is ``2 * reg * W``).
 
     Parameters
     ----------
@@ -54,8 +56,9 @@ class TwoLayerNet(ClassifierMixin, BaseEstimator):
     learning_rate : float, default=1e-3
     learning_rate_decay : float in (0, 1], default=0.9
         Multiplies the learning rate after every epoch.
-    reg : float, default=1e-4
-        L2 strength on the weights.
+    reg : float, default=5e-5
+        L2 strength on the weights. (Until model format 2 the net's penalty was
+        ``0.5 * reg * sum(W ** 2)`` with a default of 1e-4: the same objective.)
     batch_size : int, default=64
     n_epochs : int, default=20
     early_stopping : bool, default=False
@@ -108,7 +111,7 @@ class TwoLayerNet(ClassifierMixin, BaseEstimator):
 
     def __init__(self, hidden_sizes=(100,), activation="relu", batchnorm=False, dropout=0.0,
                  weight_init="he", optimizer="adam", learning_rate=1e-3, learning_rate_decay=0.9,
-                 reg=1e-4, batch_size=64, n_epochs=20, early_stopping=False, validation_fraction=0.1,
+                 reg=5e-5, batch_size=64, n_epochs=20, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, dtype="float32", device="auto", random_state=None, verbose=False):
         self.hidden_sizes = hidden_sizes
         self.activation = activation

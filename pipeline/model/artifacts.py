@@ -48,7 +48,8 @@ __all__ = ["ALLOWED_CLASSES", "ARRAYS", "ArtifactError", "FORMAT_VERSION", "MANI
            "read_manifest", "read_model", "save"]
 
 FORMAT = "cvpipe-model"
-#: 2: ``ImagePipeline`` lives in ``pipeline.model.image_pipeline`` (1: ``pipeline.image_pipeline``).
+#: 2: ``ImagePipeline`` lives in ``pipeline.model.image_pipeline`` (1: ``pipeline.image_pipeline``),
+#: and ``TwoLayerNet``'s ``reg`` is the linear models' (1: half of it, see :func:`_migrate`).
 FORMAT_VERSION = 2
 #: Versions this cvpipe reads; older ones are brought up to date in memory (:func:`_migrate`).
 READABLE_VERSIONS = (1, 2)
@@ -228,20 +229,27 @@ def _parse_manifest(raw, file):
 
 #: Format 1 -> 2: class names that moved.
 _RENAMED_IN_2 = {"pipeline.image_pipeline.ImagePipeline": CLASS_NAMES[ImagePipeline]}
+#: Format 1 -> 2: the net's penalty was ``0.5 * reg * sum(W ** 2)``; now ``reg * sum(W ** 2)``.
+_NET = "classifiers.net.TwoLayerNet"
 
 
 def _migrate(manifest):
     """Bring a manifest of an older format version up to :data:`FORMAT_VERSION`, in memory.
 
-    The arrays are the same in every version; only names and parameters change. The
-    manifest keeps ``migrated_from`` with the version it was written in.
+    The arrays are the same in every version (a model predicts the same); names and
+    parameters change so that the model describes, and a refit of it trains, the same
+    thing. The manifest keeps ``migrated_from`` with the version it was written in.
     """
     version = manifest["format_version"]
     if version == FORMAT_VERSION:
         return
     for step in manifest["steps"]:
-        if isinstance(step, dict) and step.get("class") in _RENAMED_IN_2:
-            step["class"] = _RENAMED_IN_2[step["class"]]
+        if not isinstance(step, dict):
+            continue
+        step["class"] = _RENAMED_IN_2.get(step.get("class"), step.get("class"))
+        reg = step.get("params", {}).get("reg") if isinstance(step.get("params"), dict) else None
+        if step["class"] == _NET and isinstance(reg, (int, float)) and not isinstance(reg, bool):
+            step["params"]["reg"] = reg / 2  # the same objective in the linear models' convention
     manifest["format_version"], manifest["migrated_from"] = FORMAT_VERSION, version
 
 

@@ -13,7 +13,8 @@ import math
 import numpy as np
 import pytest
 
-from classifiers import _layers_ref as ref
+from classifiers import _reference as ref
+from classifiers.losses import softmax, softmax_scores_loss
 from classifiers import layers
 from classifiers._gradcheck import numerical_gradient, numerical_gradient_array, relative_error
 
@@ -192,24 +193,24 @@ def test_dropout_mask_comes_from_the_generator():
 # ----------------------------------------------------------------- softmax loss
 def test_softmax_loss_gradient_matches_numerical_gradient(rng):
     scores, y = rng.standard_normal((7, 4)), rng.integers(0, 4, 7)
-    _, dscores = layers.softmax_loss(scores, y)
-    assert relative_error(dscores, numerical_gradient(lambda: layers.softmax_loss(scores, y)[0], scores)) < TOL
+    _, dscores = softmax_scores_loss(scores, y)
+    assert relative_error(dscores, numerical_gradient(lambda: softmax_scores_loss(scores, y)[0], scores)) < TOL
 
 
 def test_softmax_loss_matches_naive_reference(rng):
     scores, y = rng.standard_normal((9, 5)) * 4, rng.integers(0, 5, 9)
-    loss, dscores = layers.softmax_loss(scores, y)
-    loss_ref, dscores_ref = ref.softmax_loss_naive(scores, y)
+    loss, dscores = softmax_scores_loss(scores, y)
+    loss_ref, dscores_ref = ref.softmax_scores_loss_naive(scores, y)
     assert loss == pytest.approx(loss_ref, rel=1e-12)
     np.testing.assert_allclose(dscores, dscores_ref, rtol=1e-10, atol=1e-15)
 
 
 def test_softmax_loss_is_stable_and_starts_at_log_c():
-    loss, _ = layers.softmax_loss(np.zeros((3, 10)), np.array([0, 4, 9]))
+    loss, _ = softmax_scores_loss(np.zeros((3, 10)), np.array([0, 4, 9]))
     assert loss == pytest.approx(np.log(10))
     with np.errstate(over="raise", invalid="raise", divide="raise"):
-        loss, dscores = layers.softmax_loss(np.array([[1e4, -1e4, 0.0]], dtype=np.float32), np.array([1]))
-        probs = layers.softmax(np.array([[1e4, -1e4, 0.0]]))
+        loss, dscores = softmax_scores_loss(np.array([[1e4, -1e4, 0.0]], dtype=np.float32), np.array([1]))
+        probs = softmax(np.array([[1e4, -1e4, 0.0]]))
     assert loss == pytest.approx(2e4, rel=1e-6) and np.isfinite(dscores).all()
     np.testing.assert_allclose(probs, [[1, 0, 0]])
 
@@ -228,7 +229,7 @@ def test_layers_on_gpu_match_numpy(name, rng):
                 lambda xp: layers.batchnorm_backward(xp.asarray(dout), layers.batchnorm_forward(
                     xp.asarray(x), xp.asarray(gamma), xp.asarray(beta), xp.zeros(8, np.float32),
                     xp.ones(8, np.float32))[1])[0],
-                lambda xp: layers.softmax_loss(xp.asarray(x), xp.asarray(y))[1]):
+                lambda xp: softmax_scores_loss(xp.asarray(x), xp.asarray(y))[1]):
         np.testing.assert_allclose(to_numpy(run(cp)), run(np), rtol=1e-4, atol=1e-6)
     out, _ = layers.dropout_forward(cp.asarray(x), 0.5, rng=cp.random.default_rng(0))
     assert isinstance(out, cp.ndarray) and out.dtype == cp.float32

@@ -222,6 +222,15 @@ def test_gpu_training_matches_cpu_and_returns_numpy(rng, dtype):
     assert gpu.loss_history_ == pytest.approx(cpu.loss_history_, rel=1e-9 if tight else 0.02)
 
 
+def test_reg_means_what_it_means_in_the_linear_models(rng):
+    """cs231n's convention everywhere: the objective adds ``reg * sum(W ** 2)`` over the weights."""
+    X, y = rng.standard_normal((6, 5)), rng.integers(0, 3, 6)
+    params, running = init_params((5, 7, 3), "he", False, rng, np.float64)
+    with_reg = FullyConnectedNet(params, running, reg=0.3).loss(X, y)[0]
+    without = FullyConnectedNet(params, running, reg=0.0).loss(X, y)[0]
+    assert with_reg - without == pytest.approx(0.3 * sum(np.sum(params[w] ** 2) for w in ("W1", "W2")), rel=1e-12)
+
+
 def test_l2_strengths_complete_the_gradients_left_without_l2(rng):
     X, y = rng.standard_normal((6, 5)), rng.integers(0, 3, 6)
     params, running = init_params((5, 7, 3), "he", False, rng, np.float64)
@@ -230,7 +239,7 @@ def test_l2_strengths_complete_the_gradients_left_without_l2(rng):
     loss_without, grads_without = net.loss(X, y, l2_grads=False)
     assert loss_without == loss  # the penalty stays in the loss
     l2 = net.l2_strengths()
-    assert l2 == {"W1": 0.3, "W2": 0.3}
+    assert l2 == {"W1": 0.6, "W2": 0.6}  # the gradient of reg * sum(W ** 2) is 2 * reg * W
     for name in params:
         np.testing.assert_allclose(grads_without[name] + l2.get(name, 0) * params[name], grads[name], rtol=1e-12)
     assert FullyConnectedNet(params, running, reg=0.0).l2_strengths() is None

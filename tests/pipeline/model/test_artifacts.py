@@ -221,10 +221,13 @@ def test_a_format_1_model_loads_and_predicts_the_same(model, color_data):
     def as_format_1(manifest):
         manifest["format_version"] = 1
         manifest["steps"][0]["class"] = "pipeline.image_pipeline.ImagePipeline"
+        _step(manifest, "classifier")["params"]["reg"] = 1e-4  # the old default, in the old convention
 
     _rewrite_manifest(path, as_format_1)
     assert read_manifest(path)["migrated_from"] == 1
-    np.testing.assert_array_equal(load(path).predict(color_data[0]), expected)
+    loaded = load(path)
+    np.testing.assert_array_equal(loaded.predict(color_data[0]), expected)
+    assert loaded.classifier_.reg == TwoLayerNet().reg == 5e-5
 
 
 @pytest.mark.parametrize("missing", ["manifest.json", "arrays.npz", ""])
@@ -415,3 +418,19 @@ def test_save_refuses_what_it_cannot_store_safely(tmp_path, color_data):
     with pytest.raises(ArtifactError, match="metrics_"):
         save(odd, tmp_path / "m")
     assert not (tmp_path / "m").exists() and _siblings(tmp_path / "x") == []
+
+
+def test_a_model_saved_by_the_format_1_code_predicts_the_same():
+    """``data/format1-net`` was saved by cvpipe before format 2 (HOG + raw -> net with
+    ``reg=1e-3`` in the old half convention); its probabilities on 20 digits test images
+    were saved beside it by the same code."""
+    from pipeline.data import load_dataset
+
+    path = pathlib.Path(__file__).with_name("data") / "format1-net"
+    expected = np.load(path.with_name("format1-net-proba.npy"))
+    manifest = read_manifest(path)
+    assert manifest["migrated_from"] == 1 and manifest["format_version"] == artifacts.FORMAT_VERSION
+    model = load(path)
+    assert model.classifier_.reg == pytest.approx(5e-4)  # the same objective in the new convention
+    images = load_dataset("digits", "test").images[:20]
+    np.testing.assert_allclose(model.predict_proba(images), expected, rtol=1e-5, atol=1e-7)

@@ -1,14 +1,18 @@
-"""Slow, obvious references for the vectorized layers in :mod:`classifiers.layers`.
+"""Slow, obvious references for the fast code of :mod:`classifiers`: the losses of
+:mod:`classifiers.losses` (cs231n's ``*_loss_naive``) and the layers of
+:mod:`classifiers.layers`.
 
-Loops over samples and the step-by-step computational graph of batch normalization
-(cs231n's ``batchnorm_backward``), written for reading, not for speed. NumPy only.
-The tests hold each fast kernel equal to its reference on random input.
+Loops over samples and classes, and the step-by-step computational graph of batch
+normalization (cs231n's ``batchnorm_backward``), written for reading, not for speed.
+NumPy only. The tests hold each fast kernel equal to its reference on random input.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
+
+from classifiers.losses import DELTA
 
 
 def affine_forward_naive(x, W, b):
@@ -80,8 +84,9 @@ def batchnorm_backward_naive(dout, cache):
     return dx, dgamma, dbeta
 
 
-def softmax_loss_naive(scores, y):
-    """Softmax cross-entropy with a loop over samples and classes.
+def softmax_scores_loss_naive(scores, y):
+    """Softmax cross-entropy of ``scores`` with a loop over samples and classes (the reference
+    for :func:`classifiers.losses.softmax_scores_loss`).
 
     Returns
     -------
@@ -98,3 +103,48 @@ def softmax_loss_naive(scores, y):
         for k in range(c):
             dscores[i, k] = (exps[k] / total - (k == y[i])) / n
     return loss / n, dscores
+
+
+def svm_loss_naive(W, X, y, reg):
+    """Multiclass hinge loss with explicit loops (the reference for :func:`classifiers.losses.svm_loss`).
+
+    Same parameters and returns as :func:`classifiers.losses.svm_loss`; NumPy only. ``loss`` is a float.
+    """
+    W, X = np.asarray(W), np.asarray(X)
+    n_samples, n_classes = X.shape[0], W.shape[1]
+    loss, dW = 0.0, np.zeros_like(W)
+    for i in range(n_samples):
+        scores = X[i] @ W
+        for j in range(n_classes):
+            if j == y[i]:
+                continue
+            margin = scores[j] - scores[y[i]] + DELTA
+            if margin > 0:
+                loss += margin
+                dW[:, j] += X[i]
+                dW[:, y[i]] -= X[i]
+    loss = loss / n_samples + reg * np.sum(W * W)
+    dW = dW / n_samples + 2 * reg * W
+    return float(loss), dW
+
+
+def softmax_loss_naive(W, X, y, reg):
+    """Softmax cross-entropy with explicit loops (the reference for :func:`classifiers.losses.softmax_loss`).
+
+    Same parameters and returns as :func:`classifiers.losses.svm_loss`; NumPy only. ``loss`` is a float.
+    """
+    W, X = np.asarray(W), np.asarray(X)
+    n_samples, n_classes = X.shape[0], W.shape[1]
+    loss, dW = 0.0, np.zeros_like(W)
+    for i in range(n_samples):
+        scores = X[i] @ W
+        top = max(scores)
+        exps = [math.exp(s - top) for s in scores]
+        total = sum(exps)
+        loss += math.log(total) - (scores[y[i]] - top)
+        for j in range(n_classes):
+            p = exps[j] / total
+            dW[:, j] += (p - (j == y[i])) * X[i]
+    loss = loss / n_samples + reg * np.sum(W * W)
+    dW = dW / n_samples + 2 * reg * W
+    return float(loss), dW
