@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= dev,dist,plot
 
-.PHONY: demo test venv bench-features clean
+.PHONY: demo test test-fast test-estimators lint venv bench-features clean
 
 $(VENV)/.installed-$(EXTRAS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,21 @@ demo: venv
 test: venv
 	$(PY) -m pytest
 
+# Everything but the tests marked slow (a wheel build, gunicorn, a browser, a real dataset).
+test-fast: venv
+	$(PY) -m pytest -m "not slow"
+
+# scikit-learn's estimator checks of every extractor and classifier.
+test-estimators: venv
+	$(PY) -m pytest -m estimator_checks
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
 bench-features:
 	$(MAKE) venv EXTRAS=dev,dist,bench
 	$(PY) bench/bench_features.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) .venv-min runs .pytest_cache
