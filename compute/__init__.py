@@ -1,4 +1,4 @@
-"""Ground floor of cvpipe: the array backend and the distance kernels."""
+"""Ground floor of cvpipe: the array backend, the distance kernels, parameter constraints."""
 from compute.backend import (
     DEVICES,
     array_module_of,
@@ -13,6 +13,15 @@ from compute.distances import (
     pairwise_distances,
     pairwise_distances_reference,
 )
+from compute.params import (
+    Boolean,
+    FloatDtype,
+    Interval,
+    Satisfies,
+    StrOptions,
+    TupleOf,
+    check_params,
+)
 
 __all__ = [
     "DEVICES",
@@ -25,4 +34,11 @@ __all__ = [
     "nearest_neighbors",
     "pairwise_distances",
     "pairwise_distances_reference",
+    "Boolean",
+    "FloatDtype",
+    "Interval",
+    "Satisfies",
+    "StrOptions",
+    "TupleOf",
+    "check_params",
 ]
