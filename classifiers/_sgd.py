@@ -1,9 +1,26 @@
 """Pieces of mini-batch training shared by the linear models and the neural net."""
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
+
+from classifiers.optim import OPTIMIZERS
+from compute.backend import DEVICES
+from compute.params import FloatDtype, Interval, StrOptions
+
+#: Constraints (see :mod:`compute.params`) of the parameters that every estimator trained
+#: here has, with one meaning; each estimator's ``_parameter_constraints`` extends them.
+TRAINING_CONSTRAINTS = {
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "reg": [Interval(Real, 0, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "n_epochs": [Interval(Integral, 1, None, closed="left")],
+    "optimizer": [StrOptions(OPTIMIZERS)],
+    "learning_rate_decay": [Interval(Real, 0, 1, closed="right")],
+    "dtype": [FloatDtype()],
+    "device": [StrOptions(DEVICES)],
+}
 
 
 def minibatches(n_samples, batch_size, rng, xp=np):
@@ -31,25 +48,3 @@ def minibatches(n_samples, batch_size, rng, xp=np):
 def decayed_learning_rate(learning_rate, decay, epoch):
     """Step decay per epoch: ``learning_rate * decay ** epoch``."""
     return learning_rate * decay ** epoch
-
-
-def _real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _integer(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def check_training_params(est):
-    """Validate the hyperparameters the SGD-trained estimators share; errors say what arrived."""
-    checks = [
-        ("learning_rate", est.learning_rate, lambda v: _real(v) and v > 0, "a positive number"),
-        ("reg", est.reg, lambda v: _real(v) and v >= 0, "a number >= 0"),
-        ("batch_size", est.batch_size, lambda v: _integer(v) and v >= 1, "an integer >= 1"),
-        ("n_epochs", est.n_epochs, lambda v: _integer(v) and v >= 1, "an integer >= 1"),
-        ("learning_rate_decay", est.learning_rate_decay, lambda v: _real(v) and 0 < v <= 1, "a number in (0, 1]"),
-    ]
-    for name, value, ok, expected in checks:
-        if not ok(value):
-            raise ValueError(f"{name} must be {expected}, got {value!r}")

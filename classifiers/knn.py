@@ -7,6 +7,8 @@ smallest label; ``weights="distance"`` weighs each vote by 1/d as scikit-learn d
 """
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
@@ -14,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from compute.backend import DEVICES
 from compute.distances import METRICS, nearest_neighbors
+from compute.params import FloatDtype, Interval, StrOptions, check_params
 
 WEIGHTS = ("uniform", "distance")
 
@@ -63,7 +66,7 @@ class KNearestNeighbor(ClassifierMixin, BaseEstimator):
         Bytes one tile of the distance matrix may use. By default 256 MiB on the CPU
         and 2 GiB (or a quarter of the free memory) on the GPU; see
         :func:`compute.distances.default_memory_budget`.
-    dtype : float dtype, default=float32
+    dtype : {"float32", "float64"}, a NumPy dtype or scalar type, default=np.float32
         Precision of the distance computation.
 
     Attributes
@@ -71,6 +74,15 @@ class KNearestNeighbor(ClassifierMixin, BaseEstimator):
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     """
+
+    _parameter_constraints = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "metric": [StrOptions(METRICS)],
+        "weights": [StrOptions(WEIGHTS)],
+        "device": [StrOptions(DEVICES)],
+        "memory_budget": [None, Interval(Integral, 1, None, closed="left")],
+        "dtype": [FloatDtype()],
+    }
 
     def __init__(self, n_neighbors=5, metric="l2", weights="uniform", device="auto",
                  memory_budget=None, dtype=np.float32):
@@ -80,14 +92,6 @@ class KNearestNeighbor(ClassifierMixin, BaseEstimator):
         self.device = device
         self.memory_budget = memory_budget
         self.dtype = dtype
-
-    def _check_params(self):
-        if not isinstance(self.n_neighbors, (int, np.integer)) or self.n_neighbors < 1:
-            raise ValueError(f"n_neighbors must be an integer >= 1, got {self.n_neighbors!r}")
-        for name, value, allowed in [("metric", self.metric, METRICS), ("weights", self.weights, WEIGHTS),
-                                     ("device", self.device, DEVICES)]:
-            if value not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
 
     def fit(self, X, y):
         """Store the training set.
@@ -101,7 +105,7 @@ class KNearestNeighbor(ClassifierMixin, BaseEstimator):
         -------
         self
         """
-        self._check_params()
+        check_params(self)
         X, y = validate_data(self, X, y, dtype=[np.float32, np.float64])
         check_classification_targets(y)
         self.classes_, self._y = np.unique(y, return_inverse=True)
@@ -166,6 +170,6 @@ class KNearestNeighbor(ClassifierMixin, BaseEstimator):
 
     def _scores(self, X):
         check_is_fitted(self, "_X")
-        self._check_params()
+        check_params(self)
         dist, idx = self.kneighbors(X)
         return vote(self._y[idx], dist, len(self.classes_), self.weights)

@@ -17,13 +17,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from classifiers import losses
-from classifiers._sgd import check_training_params, decayed_learning_rate, minibatches
+from classifiers._sgd import TRAINING_CONSTRAINTS, decayed_learning_rate, minibatches
 from classifiers.optim import make_optimizer, set_learning_rate
 from compute.backend import get_array_module, to_device, to_numpy
+from compute.params import check_params
 
 logger = logging.getLogger(__name__)
-
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class _LinearClassifier(ClassifierMixin, BaseEstimator):
@@ -37,6 +36,7 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
     """
 
     _scores_loss = None
+    _parameter_constraints = {**TRAINING_CONSTRAINTS}
 
     def __init__(self, learning_rate=1e-3, reg=1e-4, batch_size=200, n_epochs=20,
                  optimizer="adam", learning_rate_decay=0.9, dtype="float32", device="auto",
@@ -71,8 +71,8 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
             For a bad parameter, bad ``X`` or ``y``, a single class, or a training run whose
             loss overflowed (``learning_rate`` too large or unscaled features).
         """
-        check_training_params(self)
-        dtype = self._check_dtype()
+        check_params(self)
+        dtype = np.dtype(self.dtype)
         optimizer = make_optimizer(self.optimizer, self.learning_rate)
         xp = get_array_module(self.device)
         X, y = validate_data(self, X, y, dtype=dtype)
@@ -101,15 +101,6 @@ class _LinearClassifier(ClassifierMixin, BaseEstimator):
         logger.debug("%s: %d iterations, final loss %.4f", type(self).__name__, self.n_iter_,
                      self.loss_history_[-1])
         return self
-
-    def _check_dtype(self):
-        try:
-            dtype = np.dtype(self.dtype) if self.dtype is not None else None
-        except TypeError:
-            dtype = None
-        if dtype is None or dtype not in _DTYPES:  # (np.dtype("float64") == None is True)
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        return dtype
 
     def _loss_and_grads(self, params, X, y):
         """Objective on one batch and its gradients ``{"W", "b"}``."""

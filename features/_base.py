@@ -7,6 +7,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from compute.backend import DEVICES
+from compute.params import StrOptions, check_params
 
 
 def check_images(images, *, name="images"):
@@ -79,18 +80,18 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
 
     ``learns_from_data`` is True for extractors whose ``fit`` learns from the images
     (a codebook, a whitening matrix); batch jobs fit those on the training split.
+
+    ``_parameter_constraints`` (see :mod:`compute.params`) says what each parameter may
+    be; subclasses extend this dict. ``fit`` and ``transform`` check them first.
     """
 
     learns_from_data = False
+    _parameter_constraints = {"device": [StrOptions(DEVICES)]}
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]  # features are always float32
         return tags
-
-    def _check_device(self):
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
 
     def fit(self, X, y=None):
         """Record the input image shape (and learn, for extractors that learn).
@@ -104,7 +105,7 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._check_device()
+        check_params(self)
         images = check_images(X)
         self.image_shape_ = tuple(images.shape[1:])
         self._fit(images)
@@ -127,6 +128,7 @@ class ImageTransformer(TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, n_features_out_), float32
         """
         check_is_fitted(self, "image_shape_")
+        check_params(self)  # set_params may have changed them since fit
         images = check_images(X)
         if tuple(images.shape[1:]) != self.image_shape_:
             raise ValueError(

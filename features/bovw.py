@@ -8,7 +8,7 @@ pooling over the image or over a 1x1 + 2x2 spatial pyramid.
 from __future__ import annotations
 
 import logging
-import numbers
+from numbers import Integral
 
 import numpy as np
 from sklearn.cluster import MiniBatchKMeans
@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from compute.backend import get_array_module, to_device, to_numpy
 from compute.distances import nearest_neighbors, pairwise_distances
+from compute.params import Boolean, Interval, StrOptions
 from features._base import ImageTransformer, check_images
 from features._local_descriptors import (
     N_ORIENTATIONS,
@@ -31,21 +32,6 @@ logger = logging.getLogger(__name__)
 DESCRIPTORS = ("patch", "hog")
 ASSIGNMENTS = ("hard", "soft")
 _CHUNK_BYTES = 64 * 2**20  # working memory of one chunk of images in transform/fit
-
-
-def _check_int(name, value, minimum):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
-def _check_bool(name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
 
 
 class BagOfVisualWords(ImageTransformer):
@@ -125,6 +111,19 @@ class BagOfVisualWords(ImageTransformer):
     """
 
     learns_from_data = True  # the whitening and the codebook come from the images
+    _parameter_constraints = {
+        **ImageTransformer._parameter_constraints,
+        "n_words": [Interval(Integral, 1, None, closed="left")],
+        "descriptor": [StrOptions(DESCRIPTORS)],
+        "patch_size": [Interval(Integral, 1, None, closed="left")],
+        "stride": [Interval(Integral, 1, None, closed="left")],
+        "normalize_patches": [Boolean()],
+        "whiten": [Boolean()],
+        "assignment": [StrOptions(ASSIGNMENTS)],
+        "spatial_pyramid": [Boolean()],
+        "n_fit_descriptors": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -155,17 +154,13 @@ class BagOfVisualWords(ImageTransformer):
         self.device = device
 
     # ------------------------------------------------------------------ checks
-    def _validate_params(self, image_shape):
-        _check_int("n_words", self.n_words, 1)
-        _check_choice("descriptor", self.descriptor, DESCRIPTORS)
-        _check_int("patch_size", self.patch_size, 2 if self.descriptor == "hog" else 1)
-        _check_int("stride", self.stride, 1)
-        _check_bool("normalize_patches", self.normalize_patches)
-        _check_bool("whiten", self.whiten)
-        _check_choice("assignment", self.assignment, ASSIGNMENTS)
-        _check_bool("spatial_pyramid", self.spatial_pyramid)
-        _check_int("n_fit_descriptors", self.n_fit_descriptors, 1)
-        _check_int("batch_size", self.batch_size, 1)
+    def _check_patch_size(self, image_shape):
+        """What ``patch_size`` needs beyond its own constraint: the descriptor's and the images'."""
+        if self.descriptor == "hog" and self.patch_size < 2:
+            raise ValueError(
+                f"patch_size must be an integer >= 2 with descriptor='hog' (2x2 cells), "
+                f"got {self.patch_size!r}"
+            )
         height, width = image_shape[:2]
         if self.patch_size > min(height, width):
             raise ValueError(
@@ -275,7 +270,7 @@ class BagOfVisualWords(ImageTransformer):
         return np.concatenate(parts, axis=0).astype(np.float32, copy=False)
 
     def _fit(self, images):
-        self._validate_params(images.shape[1:])
+        self._check_patch_size(images.shape[1:])
         xp = get_array_module(self.device)
         rng = check_random_state(self.random_state)
         sample = self._sample_descriptors(images, xp, rng)

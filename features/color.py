@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import math
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 
 from compute.backend import get_array_module, to_device, to_numpy
+from compute.params import Boolean, Interval, StrOptions, TupleOf
 from features._base import ImageTransformer, images_to_float
 
 MODES = ("hue", "joint")
@@ -130,6 +131,15 @@ class ColorHistogram(ImageTransformer):
         ``bins`` or ``bins**3``.
     """
 
+    _parameter_constraints = {
+        **ImageTransformer._parameter_constraints,
+        "bins": [Interval(Integral, 1, None, closed="left")],
+        "mode": [StrOptions(MODES)],
+        "value_range": [None, TupleOf(Interval(Real, -math.inf, math.inf, closed="neither"),
+                                      names=("low", "high"), increasing=True)],
+        "normalize": [Boolean()],
+    }
+
     def __init__(self, bins=10, mode="hue", value_range=None, normalize=True, device="auto"):
         self.bins = bins
         self.mode = mode
@@ -137,32 +147,9 @@ class ColorHistogram(ImageTransformer):
         self.normalize = normalize
         self.device = device
 
-    def _validated(self):
-        if not isinstance(self.bins, numbers.Integral) or isinstance(self.bins, bool) or self.bins < 1:
-            raise ValueError(f"bins must be a positive integer, got {self.bins!r}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if not isinstance(self.normalize, (bool, np.bool_)):
-            raise ValueError(f"normalize must be True or False, got {self.normalize!r}")
-        if self.value_range is None:
-            return 0.0, 1.0
-        try:
-            low, high = (float(v) for v in self.value_range)
-        except (TypeError, ValueError):
-            low = high = math.nan
-        if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError(
-                f"value_range must be None or a pair (low, high) of finite numbers with "
-                f"low < high, got {self.value_range!r}"
-            )
-        return low, high
-
-    def _fit(self, images):
-        self._validated()
-
     def _transform(self, images):
         """Histograms of shape (n_samples, bins) or (n_samples, bins**3), float32."""
-        value_range = self._validated()
+        value_range = (0.0, 1.0) if self.value_range is None else tuple(float(v) for v in self.value_range)
         xp = get_array_module(self.device)
         n_pixels = int(np.prod(images.shape[1:3]))
         step = max(1, _CHUNK_PIXELS // n_pixels)

@@ -34,11 +34,12 @@ from __future__ import annotations
 import functools
 import importlib
 import logging
-import numbers
+from numbers import Integral
 
 import numpy as np
 
 from compute.backend import array_module_of, get_array_module, to_numpy
+from compute.params import Boolean, Interval, StrOptions, TupleOf
 from features._base import ImageTransformer
 from features._hog_histograms import _float_histograms, _gradient_tables, _lookup_histograms
 
@@ -109,6 +110,15 @@ class HOG(ImageTransformer):
     (4, 324)
     """
 
+    _parameter_constraints = {
+        **ImageTransformer._parameter_constraints,
+        "orientations": [Interval(Integral, 1, None, closed="left")],
+        "pixels_per_cell": [TupleOf(Interval(Integral, 1, None, closed="left"), length=2)],
+        "cells_per_block": [TupleOf(Interval(Integral, 1, None, closed="left"), length=2)],
+        "block_norm": [StrOptions(BLOCK_NORMS)],
+        "transform_sqrt": [Boolean()],
+    }
+
     def __init__(self, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
                  block_norm="L2-Hys", transform_sqrt=False, device="auto"):
         self.orientations = orientations
@@ -118,24 +128,21 @@ class HOG(ImageTransformer):
         self.transform_sqrt = transform_sqrt
         self.device = device
 
-    def _check_params(self, image_shape):
-        """Validate the parameters for images of ``(height, width[, 3])``.
+    def _geometry(self, image_shape):
+        """Cells and blocks on images of ``(height, width[, 3])`` (parameters already checked).
 
         Returns
         -------
         cell, block, cells : tuple of 2 int
             Pixels per cell, cells per block, number of cells (rows, columns).
+
+        Raises
+        ------
+        ValueError
+            If the images hold less than one block.
         """
-        self._check_device()
-        n = self.orientations
-        if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"orientations must be an integer >= 1, got {n!r}")
-        cell = _check_pair(self.pixels_per_cell, "pixels_per_cell")
-        block = _check_pair(self.cells_per_block, "cells_per_block")
-        if self.block_norm not in BLOCK_NORMS:
-            raise ValueError(f"block_norm must be one of {BLOCK_NORMS}, got {self.block_norm!r}")
-        if not isinstance(self.transform_sqrt, (bool, np.bool_)):
-            raise ValueError(f"transform_sqrt must be True or False, got {self.transform_sqrt!r}")
+        cell = tuple(int(v) for v in self.pixels_per_cell)
+        block = tuple(int(v) for v in self.cells_per_block)
         height, width = image_shape[:2]
         cells = (height // cell[0], width // cell[1])
         if cells[0] < block[0] or cells[1] < block[1]:
@@ -146,7 +153,7 @@ class HOG(ImageTransformer):
         return cell, block, cells
 
     def _fit(self, images):
-        self._check_params(images.shape[1:])
+        self._geometry(images.shape[1:])
 
     def _transform(self, images):
         """HOG vectors of a batch on ``self.device``.
@@ -164,7 +171,7 @@ class HOG(ImageTransformer):
         -------
         ndarray of shape (n_samples, n_features_out_), float32
         """
-        cell, block, cells = self._check_params(images.shape[1:])
+        cell, block, cells = self._geometry(images.shape[1:])
         if (images.dtype == np.uint8 and images.ndim == 3 and not self.transform_sqrt
                 and get_array_module(self.device) is np):
             return self._transform_gray_uint8(images, cell, block, cells)
@@ -207,18 +214,6 @@ class HOG(ImageTransformer):
         hog_gray_uint8(np.ascontiguousarray(images), bins, cell, cells, block, self.orientations,
                        METHOD_CODES[self.block_norm], _EPS, out)
         return out
-
-
-def _check_pair(value, name):
-    """``value`` as a pair of positive ints, or a ValueError saying what arrived."""
-    try:
-        pair = tuple(value)
-    except TypeError:
-        pair = ()
-    if len(pair) != 2 or not all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in pair):
-        raise ValueError(f"{name} must be a pair of integers >= 1, got {value!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def _normalize_blocks(hist, block, method, scale=1, out=None):

@@ -1,11 +1,12 @@
 """Raw pixels: optionally grayscale, optionally resized, scaled to [0, 1], flattened."""
 from __future__ import annotations
 
-import numbers
+from numbers import Integral
 
 import numpy as np
 
 from compute.backend import get_array_module, to_device, to_numpy
+from compute.params import Boolean, Interval, TupleOf
 from features._base import ImageTransformer, images_to_float
 
 #: ITU-R BT.601 luma weights (R, G, B): what Pillow's ``convert("L")`` and OpenCV's
@@ -79,25 +80,6 @@ def resize_batch(images, size, xp=np):
     return ndi.zoom(images, zoom, order=1, mode="mirror", cval=0, grid_mode=True)
 
 
-def _check_size(size):
-    if size is None:
-        return None
-    if isinstance(size, numbers.Integral) and not isinstance(size, bool):
-        size = (size, size)
-    try:
-        pair = tuple(size)
-    except TypeError:
-        pair = ()
-    if len(pair) != 2 or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in pair
-    ):
-        raise ValueError(
-            f"size must be None, a positive int or a pair (height, width) of positive ints, "
-            f"got {size!r}"
-        )
-    return int(pair[0]), int(pair[1])
-
-
 class RawPixels(ImageTransformer):
     """Pixel values as features: the simplest baseline (cs231n's kNN input).
 
@@ -126,15 +108,17 @@ class RawPixels(ImageTransformer):
     (2, 16)
     """
 
+    _parameter_constraints = {
+        **ImageTransformer._parameter_constraints,
+        "size": [None, Interval(Integral, 1, None, closed="left"),
+                 TupleOf(Interval(Integral, 1, None, closed="left"), names=("height", "width"))],
+        "grayscale": [Boolean()],
+    }
+
     def __init__(self, size=None, grayscale=False, device="auto"):
         self.size = size
         self.grayscale = grayscale
         self.device = device
-
-    def _fit(self, images):
-        _check_size(self.size)
-        if not isinstance(self.grayscale, (bool, np.bool_)):
-            raise ValueError(f"grayscale must be True or False, got {self.grayscale!r}")
 
     def _transform(self, images):
         """Features of shape (n_samples, n_features_out_), float32, values in [0, 1]."""
@@ -142,7 +126,7 @@ class RawPixels(ImageTransformer):
         x = images_to_float(to_device(images, xp), dtype=np.float32)
         if self.grayscale and x.ndim == 4:
             x = rgb_to_gray(x, xp)
-        size = _check_size(self.size)
-        if size is not None:
-            x = resize_batch(x, size, xp)
+        if self.size is not None:
+            size = (self.size, self.size) if isinstance(self.size, Integral) else self.size
+            x = resize_batch(x, tuple(int(s) for s in size), xp)
         return to_numpy(x.reshape(x.shape[0], -1))

@@ -5,6 +5,16 @@ import numpy as np
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
 
+from compute.params import Satisfies, check_params
+
+
+def _is_named_list(extractors):
+    return (
+        isinstance(extractors, (list, tuple))
+        and len(extractors) > 0
+        and all(isinstance(e, tuple) and len(e) == 2 and isinstance(e[0], str) for e in extractors)
+    )
+
 
 class FeatureStack(FeatureUnion):
     """Concatenate the features of several extractors, as ``sklearn.pipeline.FeatureUnion``.
@@ -42,6 +52,11 @@ class FeatureStack(FeatureUnion):
     >>> stack.fit_transform(images).shape
     (2, 58)
     """
+
+    # FeatureUnion's other parameters are scikit-learn's to check.
+    _parameter_constraints = {
+        "extractors": [Satisfies(_is_named_list, "a non-empty list of (name, transformer) tuples")],
+    }
 
     def __init__(
         self,
@@ -96,20 +111,8 @@ class FeatureStack(FeatureUnion):
         self._set_params("extractors", **params)
         return self
 
-    def _check_extractors(self):
-        extractors = self.extractors
-        if (
-            not isinstance(extractors, (list, tuple))
-            or not extractors
-            or not all(isinstance(e, tuple) and len(e) == 2 and isinstance(e[0], str) for e in extractors)
-        ):
-            raise ValueError(
-                "extractors must be a non-empty list of (name, transformer) tuples, "
-                f"got {extractors!r}"
-            )
-
     def _validate_transformers(self):
-        self._check_extractors()
+        check_params(self)
         super()._validate_transformers()
 
     def fit(self, X, y=None, **fit_params):
@@ -124,7 +127,7 @@ class FeatureStack(FeatureUnion):
         -------
         self
         """
-        self._check_extractors()
+        check_params(self)
         return super().fit(X, y, **fit_params)
 
     def fit_transform(self, X, y=None, **params):
@@ -139,7 +142,7 @@ class FeatureStack(FeatureUnion):
         -------
         ndarray of shape (n_samples, sum of the extractors' n_features), float32
         """
-        self._check_extractors()
+        check_params(self)
         return np.asarray(super().fit_transform(X, y, **params), dtype=np.float32)
 
     def transform(self, X, **params):

@@ -64,11 +64,30 @@ def test_string_labels_and_k_larger_than_training_set(rng):
 @pytest.mark.parametrize(
     "params, match",
     [({"n_neighbors": 0}, "n_neighbors must be an integer >= 1"), ({"metric": "cosine"}, "metric must be one of"),
-     ({"weights": "gaussian"}, "weights must be one of"), ({"device": "tpu"}, "device must be one of")],
+     ({"weights": "gaussian"}, "weights must be one of"), ({"device": "tpu"}, "device must be one of"),
+     ({"n_neighbors": True}, "n_neighbors must be an integer >= 1, got True"),
+     ({"memory_budget": 0}, "memory_budget must be None or an integer >= 1, got 0"),
+     ({"memory_budget": 1.5e9}, "memory_budget must be None or an integer >= 1, got 1500000000.0"),
+     ({"dtype": "float16"}, "dtype must be 'float32' or 'float64', got 'float16'"),
+     ({"dtype": None}, "dtype must be 'float32' or 'float64', got None")],
 )
 def test_bad_parameters_say_what_was_expected(rng, params, match):
     with pytest.raises(ValueError, match=match):
         KNearestNeighbor(**params).fit(rng.random((10, 2)), np.arange(10) % 2)
+
+
+@pytest.mark.parametrize("dtype", ["float64", np.float64, np.dtype("float64")])
+def test_dtype_as_name_type_or_dtype(rng, dtype):
+    X = rng.random((10, 2))
+    model = KNearestNeighbor(3, dtype=dtype, memory_budget=np.int64(4096), device="cpu").fit(X, np.arange(10) % 2)
+    assert model.kneighbors(X)[0].dtype == np.float64
+
+
+def test_parameters_are_checked_again_at_predict(rng):
+    X, y = rng.random((10, 2)), np.arange(10) % 2
+    model = KNearestNeighbor(3, device="cpu").fit(X, y).set_params(weights="gaussian")
+    with pytest.raises(ValueError, match=r"weights must be one of \('uniform', 'distance'\), got 'gaussian'"):
+        model.predict(X)
 
 
 def test_works_in_pipeline_grid_search_and_cross_validation(rng):

@@ -145,11 +145,20 @@ def test_grid_search_over_reg(blobs):
     ("batch_size", 0, r"batch_size must be an integer >= 1, got 0"),
     ("n_epochs", 2.5, r"n_epochs must be an integer >= 1, got 2.5"),
     ("learning_rate_decay", 1.5, r"learning_rate_decay must be a number in \(0, 1\], got 1.5"),
+    ("learning_rate", math.nan, r"learning_rate must be a positive number, got nan"),
+    ("batch_size", True, r"batch_size must be an integer >= 1, got True"),
 ])
 def test_bad_parameters_say_expected_and_got(cls, param, value, message, blobs):
     X, y = blobs
     with pytest.raises(ValueError, match=message):
         cls(**{param: value}).fit(X, y)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS)
+def test_numpy_scalars_and_dtypes_are_accepted(cls, blobs):
+    model = cls(learning_rate=np.float32(1e-2), reg=np.float64(0), batch_size=np.int64(32), n_epochs=np.int32(2),
+                learning_rate_decay=1, dtype=np.float64, random_state=0).fit(*blobs)
+    assert model.W_.dtype == np.float64 and model.n_iter_ == 2 * math.ceil(len(blobs[0]) / 32)
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)

@@ -170,11 +170,11 @@ def test_divergence_warns_and_stops(rng):
 
 # ---------------------------------------------------------------------- errors
 @pytest.mark.parametrize("param, value, match", [
-    ("hidden_sizes", (10, 0), r"hidden_sizes must be a tuple of positive integers, got \(10, 0\)"),
-    ("hidden_sizes", 10, r"hidden_sizes must be a tuple of positive integers, got 10"),
+    ("hidden_sizes", (10, 0), r"hidden_sizes must be a tuple of integers >= 1, got \(10, 0\)"),
+    ("hidden_sizes", 10, r"hidden_sizes must be a tuple of integers >= 1, got 10"),
     ("activation", "softplus", r"activation must be one of \('relu', .*\), got 'softplus'"),
     ("optimizer", "lbfgs", r"optimizer must be one of \('sgd', .*\), got 'lbfgs'"),
-    ("dtype", "float16", r"dtype must be one of \('float32', 'float64'\), got 'float16'"),
+    ("dtype", "float16", r"dtype must be 'float32' or 'float64', got 'float16'"),
     ("weight_init", "zeros", r"weight_init must be one of \('he', 'xavier'\) or a positive number, got 'zeros'"),
     ("weight_init", -0.1, r"weight_init must be .* or a positive number, got -0.1"),
     ("dropout", 1.0, r"dropout must be a number in \[0, 1\), got 1.0"),
@@ -184,11 +184,25 @@ def test_divergence_warns_and_stops(rng):
     ("batch_size", 0, r"batch_size must be an integer >= 1, got 0"),
     ("batchnorm", "yes", r"batchnorm must be True or False, got 'yes'"),
     ("device", "tpu", r"device must be one of \('auto', 'cpu', 'gpu'\), got 'tpu'"),
+    ("reg", -0.1, r"reg must be a number >= 0, got -0.1"),
+    ("n_epochs", 0, r"n_epochs must be an integer >= 1, got 0"),
+    ("learning_rate_decay", 0.0, r"learning_rate_decay must be a number in \(0, 1\], got 0.0"),
+    ("early_stopping", 1, r"early_stopping must be True or False, got 1"),
+    ("dropout", True, r"dropout must be a number in \[0, 1\), got True"),
+    ("n_iter_no_change", True, r"n_iter_no_change must be an integer >= 1, got True"),
+    ("dtype", None, r"dtype must be 'float32' or 'float64', got None"),
 ])
 def test_bad_parameters_say_what_was_expected(param, value, match, rng):
     X, y = _random_problem(rng)
     with pytest.raises(ValueError, match=match):
         TwoLayerNet(**{param: value}).fit(X, y)
+
+
+def test_numpy_scalars_lists_and_dtypes_are_accepted(rng):
+    X, y = _random_problem(rng)
+    clf = TwoLayerNet(hidden_sizes=[np.int64(4)], weight_init=np.float32(0.01), dropout=np.float64(0.1),
+                      n_epochs=np.int32(1), batchnorm=np.bool_(True), dtype=np.float64, random_state=0).fit(X, y)
+    assert clf.params_["W1"].shape == (20, 4) and clf.params_["W1"].dtype == np.float64
 
 
 def test_bad_data_says_what_was_expected(rng):

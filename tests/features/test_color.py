@@ -125,8 +125,8 @@ def test_empty_value_range_gives_zeros():
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"bins": 0}, r"bins must be a positive integer, got 0"),
-        ({"bins": 2.0}, "bins must be a positive integer"),
+        ({"bins": 0}, r"bins must be an integer >= 1, got 0"),
+        ({"bins": 2.0}, r"bins must be an integer >= 1, got 2.0"),
         ({"mode": "rgb"}, r"mode must be one of \('hue', 'joint'\), got 'rgb'"),
         ({"value_range": (0.5, 0.5)}, "value_range must be"),
         ({"value_range": "wide"}, "value_range must be"),
@@ -137,6 +137,12 @@ def test_empty_value_range_gives_zeros():
 def test_bad_params_raise_in_fit(color_images, params, match):
     with pytest.raises(ValueError, match=match):
         ColorHistogram(**params).fit(color_images)
+
+
+def test_value_range_as_list_or_array(color_images):
+    expected = ColorHistogram(value_range=(0.25, 0.75)).fit_transform(color_images)
+    for value_range in ([0.25, 0.75], np.array([0.25, 0.75]), (np.float32(0.25), 0.75)):
+        np.testing.assert_array_equal(ColorHistogram(value_range=value_range).fit_transform(color_images), expected)
 
 
 def test_transform_before_fit(color_images):

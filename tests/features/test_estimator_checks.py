@@ -256,6 +256,17 @@ def test_image_contract_rejects_sparse(make):
         make().fit(sparse.csr_matrix(np.ones((3, 256))))
 
 
+@pytest.mark.parametrize("make", [m for k, m in EXTRACTORS.items() if k != "stack"],
+                         ids=[k for k in EXTRACTORS if k != "stack"])
+def test_image_contract_checks_parameters_in_fit_and_transform(make, images):
+    bad = r"device must be one of \('auto', 'cpu', 'gpu'\), got 'tpu'"
+    with pytest.raises(ValueError, match=bad):
+        make().set_params(device="tpu").fit(images)
+    est = make().fit(images).set_params(device="tpu")
+    with pytest.raises(ValueError, match=bad):
+        est.transform(images)
+
+
 @extractors
 def test_image_contract_unfitted_and_shape(make, images):
     with pytest.raises(NotFittedError):

@@ -158,6 +158,13 @@ def test_bad_parameters_raise(gray_images, params, match):
         hog.fit(gray_images)
 
 
+@pytest.mark.parametrize("pair", [[7, 7], np.array([7, 7]), (np.int64(7), 7)])
+def test_pairs_as_lists_arrays_or_numpy_ints(gray_images, pair):
+    expected = HOG(pixels_per_cell=(7, 7), device="cpu").fit_transform(gray_images)
+    hog = HOG(pixels_per_cell=pair, cells_per_block=list((2, 2)), orientations=np.int32(9), device="cpu")
+    np.testing.assert_array_equal(hog.fit_transform(gray_images), expected)
+
+
 def test_parameters_are_checked_again_at_transform(gray_images):
     hog = HOG(pixels_per_cell=(7, 7), device="cpu").fit(gray_images)
     hog.set_params(block_norm="max")

@@ -62,7 +62,8 @@ def test_resize_then_grayscale_order_is_documented_one(color_images):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"size": 0}, "size must be"),
+        ({"size": 0}, r"size must be None, an integer >= 1 or a pair \(height, width\) of integers >= 1, got 0"),
+        ({"size": True}, "size must be .* got True"),
         ({"size": (4,)}, "size must be"),
         ({"size": (4, 2.5)}, "size must be"),
         ({"grayscale": "yes"}, "grayscale must be"),
@@ -73,6 +74,12 @@ def test_bad_params_raise_in_fit(gray_images, params, match):
     est = RawPixels(**params)  # __init__ only stores
     with pytest.raises(ValueError, match=match):
         est.fit(gray_images)
+
+
+@pytest.mark.parametrize("size", [np.int64(4), [4, 4], np.array([4, 4])])
+def test_size_as_numpy_int_list_or_array(gray_images, size):
+    expected = RawPixels(size=(4, 4)).fit_transform(gray_images)
+    np.testing.assert_array_equal(RawPixels(size=size).fit_transform(gray_images), expected)
 
 
 def test_transform_before_fit(gray_images):

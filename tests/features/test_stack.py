@@ -78,7 +78,7 @@ def test_bad_extractors_raise_in_fit(color_images, extractors):
 
 def test_errors_of_a_part_reach_the_caller(color_images):
     stack = FeatureStack([("color", ColorHistogram(bins=0))])
-    with pytest.raises(ValueError, match="bins must be a positive integer"):
+    with pytest.raises(ValueError, match="bins must be an integer >= 1, got 0"):
         stack.fit(color_images)
 
 
