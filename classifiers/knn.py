@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from compute.backend import DEVICES
 from compute.distances import METRICS, nearest_neighbors
-from compute.params import FloatDtype, Interval, StrOptions, check_params
+from compute.params import FloatDtype, Interval, ParameterConstraintsMixin, StrOptions, check_params
 
 WEIGHTS = ("uniform", "distance")
 
@@ -53,7 +53,7 @@ def vote(neighbor_labels, neighbor_distances, n_classes, weights="uniform"):
     return scores
 
 
-class KNearestNeighbor(ClassifierMixin, BaseEstimator):
+class KNearestNeighbor(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
     """k-nearest-neighbour classifier.
 
     Parameters

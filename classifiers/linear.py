@@ -20,12 +20,12 @@ from classifiers import losses
 from classifiers._sgd import TRAINING_CONSTRAINTS, decayed_learning_rate, minibatches
 from classifiers.optim import make_optimizer, set_learning_rate
 from compute.backend import get_array_module, to_device, to_numpy
-from compute.params import check_params
+from compute.params import ParameterConstraintsMixin, check_params
 
 logger = logging.getLogger(__name__)
 
 
-class _LinearClassifier(ClassifierMixin, BaseEstimator):
+class _LinearClassifier(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
     """Mini-batch training of ``scores = X @ W + b`` under the loss ``_scores_loss``.
 
     Subclasses only set ``_scores_loss``, a function ``(scores, y) -> (loss, dscores)`` from

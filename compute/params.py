@@ -174,3 +174,18 @@ def check_params(estimator):
         value = getattr(estimator, name)
         if not any(value is None if c is None else c.accepts(value) for c in constraints):
             raise ValueError(f"{name} must be {describe(constraints)}, got {value!r}")
+
+
+class ParameterConstraintsMixin:
+    """Gives an estimator scikit-learn's ``_validate_params`` in this module's terms.
+
+    scikit-learn's fit machinery (``sklearn.base._fit_context``) calls
+    ``estimator._validate_params()``, which reads ``_parameter_constraints`` in scikit-learn's
+    own vocabulary. An estimator here declares its constraints in this module's, so this
+    mixin, placed before ``BaseEstimator``, makes that call run :func:`check_params`: the
+    same checks and messages, whichever of the two asks.
+    """
+
+    def _validate_params(self):
+        check_params(self)
+

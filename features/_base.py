@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from compute.backend import DEVICES
-from compute.params import StrOptions, check_params
+from compute.params import ParameterConstraintsMixin, StrOptions, check_params
 
 
 def check_images(images, *, name="images"):
@@ -72,7 +72,7 @@ def images_to_float(images, dtype=np.float32):
     return images.astype(dtype, copy=False)
 
 
-class ImageTransformer(TransformerMixin, BaseEstimator):
+class ImageTransformer(ParameterConstraintsMixin, TransformerMixin, BaseEstimator):
     """Base of the extractors: ``fit`` records the image shape, ``transform`` checks it.
 
     Subclasses implement ``_fit(images)`` (optional; only learning extractors need it)

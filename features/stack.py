@@ -5,7 +5,7 @@ import numpy as np
 from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
 
-from compute.params import Satisfies, check_params
+from compute.params import ParameterConstraintsMixin, Satisfies, check_params
 
 
 def _is_named_list(extractors):
@@ -16,7 +16,7 @@ def _is_named_list(extractors):
     )
 
 
-class FeatureStack(FeatureUnion):
+class FeatureStack(ParameterConstraintsMixin, FeatureUnion):
     """Concatenate the features of several extractors, as ``sklearn.pipeline.FeatureUnion``.
 
     A ``FeatureUnion`` whose list is called ``extractors`` and whose output is

@@ -103,3 +103,17 @@ def test_check_params_reads_the_class_dict_a_subclass_extended():
     check_params(_Extended(free=True))
     with pytest.raises(ValueError, match=r"^free must be True or False, got 1$"):
         check_params(_Extended(free=1))
+
+
+def test_scikit_learns_validate_params_runs_the_same_checks():
+    """scikit-learn's fit machinery calls ``_validate_params``; every estimator here answers it
+    with its own constraints and messages."""
+    from classifiers import KNearestNeighbor, LinearSVM, Softmax, TwoLayerNet
+    from features import HOG, BagOfVisualWords, ColorHistogram, FeatureStack, RawPixels
+
+    estimators = [KNearestNeighbor(n_neighbors=0), LinearSVM(reg=-1), Softmax(reg=-1), TwoLayerNet(dropout=1.5),
+                  HOG(orientations=0), BagOfVisualWords(n_words=0), ColorHistogram(bins=0), RawPixels(size=0),
+                  FeatureStack([])]
+    for est in estimators:
+        with pytest.raises(ValueError, match=r" must be .*, got "):
+            est._validate_params()

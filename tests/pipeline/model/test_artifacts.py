@@ -34,20 +34,6 @@ CLASSIFIERS = {
 }
 
 
-def _color_data(n=48, size=16, seed=0):
-    """Random color images whose class shifts one channel: three learnable classes."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 3
-    images = rng.integers(0, 160, size=(n, size, size, 3))
-    images[np.arange(n), :, :, y] += 90
-    return images.astype(np.uint8), y
-
-
-@pytest.fixture(scope="module")
-def color_data():
-    return _color_data()
-
-
 @pytest.fixture(scope="module")
 def saved_model(tmp_path_factory, color_data):
     """One fitted pipeline (stack + BoVW + net: every kind of state) saved once; tests copy it."""
@@ -295,7 +281,7 @@ def test_undeclared_array_is_refused(model):
         load(path)
 
 
-@pytest.mark.parametrize("attr, value", [("__class__", None), ("predict", 1), ("_check_params", 0),
+@pytest.mark.parametrize("attr, value", [("__class__", None), ("predict", 1), ("_validate_params", 0),
                                          ("n_neighbors", 3)])
 def test_state_cannot_set_methods_or_dunders(model, attr, value):
     _, path = model
