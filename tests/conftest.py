@@ -69,6 +69,14 @@ def fashion_mnist_test():
         require(False, f"Fashion-MNIST not found: {exc}")
 
 
+@pytest.fixture(scope="session")
+def digits_test():
+    """scikit-learn's 8x8 digits, the test split (360 images), as a cvpipe Dataset."""
+    from pipeline.data import load_dataset
+
+    return load_dataset("digits", "test")
+
+
 @pytest.fixture
 def gray_images(rng):
     """Random uint8 grayscale images, (12, 28, 28)."""

@@ -57,6 +57,7 @@ def test_a_pipeline_fits_predicts_saves_and_loads(digits_model):
     np.testing.assert_array_equal(loaded.predict_proba(test.images), model.predict_proba(test.images))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="gunicorn: Linux only here")
 def test_gunicorn_serves_one_request(digits_model):
     from service.testing import start, stop

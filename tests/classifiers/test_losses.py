@@ -155,4 +155,5 @@ def test_gpu_softmax_kernel_equals_the_array_form(dtype, shape, scale, rng):
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     assert loss.dtype == grad.dtype == dtype and isinstance(grad, cp.ndarray)
     np.testing.assert_allclose(float(loss), float(ref_loss), rtol=rtol, atol=1e-7)
-    np.testing.assert_allclose(to_numpy(grad), to_numpy(ref_grad), rtol=rtol, atol=1e-7 if dtype == np.float32 else 1e-15)
+    np.testing.assert_allclose(to_numpy(grad), to_numpy(ref_grad), rtol=rtol,
+                               atol=1e-7 if dtype == np.float32 else 1e-15)

@@ -9,7 +9,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from classifiers._fcnet import FullyConnectedNet, init_params
 from classifiers._gradcheck import numerical_gradient, relative_error
@@ -17,28 +16,12 @@ from classifiers.layers import ACTIVATIONS
 from classifiers.net import TwoLayerNet
 from classifiers.optim import OPTIMIZERS
 
-# Checks of sklearn's suite that cannot apply to TwoLayerNet, by name, with the reason.
-# Every generated check applies and passes today: fit takes no sample_weight, so the
-# sample-weight checks are not generated, and the suite's own skips (pandas missing,
-# SCIPY_ARRAY_API unset) say so in its output.
-EXPECTED_FAILED_CHECKS: dict[str, str] = {}
-
 # Relative error < 1e-6 per entry, where entries smaller than GRAD_FLOOR in magnitude are
 # measured against GRAD_FLOOR: the centered difference of a loss near 1 is only accurate
 # to about eps * loss / h ~ 5e-11 in absolute terms, which is a large relative error on an
 # entry of 1e-6. A ReLU net's loss has kinks; with these seeds no pre-activation lies
 # within the finite-difference step of 0, so the smooth-function bound holds.
 GRAD_TOL, GRAD_FLOOR = 1e-6, 1e-4
-
-
-def _small(**overrides):
-    params = dict(hidden_sizes=(16,), n_epochs=20, batch_size=16, learning_rate=1e-2, random_state=0)
-    return TwoLayerNet(**{**params, **overrides})
-
-
-@parametrize_with_checks([_small()], expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 # ----------------------------------------------------------------- gradient checks
@@ -91,6 +74,7 @@ def test_each_architecture_overfits_50_samples(activation, batchnorm, dropout, r
     assert clf.score(X, y) == 1.0
 
 
+@pytest.mark.slow  # reads Fashion-MNIST
 def test_overfits_50_fashion_mnist_images(fashion_mnist_test):
     X = fashion_mnist_test.images[:50].reshape(50, -1) / np.float32(255)
     y = fashion_mnist_test.labels[:50]

@@ -43,8 +43,8 @@ def test_demo_trains_the_default_model_and_prints_a_curl_line(tmp_path, capsys, 
 
 
 def test_demo_falls_back_to_digits_and_says_so(tmp_path, monkeypatch):
-    import pipeline.data.datasets as datasets
     import cvpipe.demo as demo
+    import pipeline.data.datasets as datasets
 
     monkeypatch.setenv("CVPIPE_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -4,20 +4,14 @@ import json
 import pytest
 from PIL import Image
 
-from pipeline.model.artifacts import load
 from cvpipe.cli import main
-from pipeline.data.datasets import load_dataset
+from pipeline.model.artifacts import load
 
 
 def _run(capsys, *argv):
     status = main(["-q", *argv])
     out = capsys.readouterr()
     return status, (json.loads(out.out) if out.out.strip().startswith("{") else out.out), out.err
-
-
-@pytest.fixture(scope="module")
-def digits_test():
-    return load_dataset("digits", "test")
 
 
 def test_train_evaluate_predict_report(tmp_path, capsys, digits_test):

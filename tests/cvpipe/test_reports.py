@@ -1,8 +1,8 @@
 """Report plots: each writes a PNG of its documented size; bad input is a clear ValueError."""
 import numpy as np
 import pytest
-from sklearn.metrics import confusion_matrix
 from PIL import Image
+from sklearn.metrics import confusion_matrix
 
 from cvpipe import reports
 from pipeline.selection.knn_cv import KnnCVResult

@@ -94,7 +94,7 @@ def test_n_features_out_is_the_sum(color_images):
     stack = FeatureStack([("hog", HOG()), ("color", ColorHistogram(bins=6)), ("raw", "drop")])
     assert not hasattr(stack, "n_features_out_")
     with pytest.raises(NotFittedError):
-        stack.n_features_out_
+        _ = stack.n_features_out_
     stack.fit(color_images)
     assert stack.n_features_out_ == stack["hog"].n_features_out_ + 6
     assert stack.n_features_out_ == stack.transform(color_images).shape[1]

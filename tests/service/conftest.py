@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 
-
 def _encode(image, fmt="PNG", **params):
     """The bytes of a PIL image (or a uint8 array) saved as ``fmt``."""
     from PIL import Image
@@ -30,8 +29,8 @@ def _encode(image, fmt="PNG", **params):
 @pytest.fixture(scope="session")
 def models_source(tmp_path_factory):
     """The pristine models folder; tests that change a folder use ``models_dir`` instead."""
-    from pipeline.model import ImagePipeline, save
     from cvpipe.commands import train
+    from pipeline.model import ImagePipeline, save
 
     root = tmp_path_factory.mktemp("models")
     train("digits", "raw", "softmax:n_epochs=5", root / "default", progress=False)
@@ -53,13 +52,6 @@ def models_source(tmp_path_factory):
 def models_dir(models_source, tmp_path):
     """A copy of ``models_source`` this test may change."""
     return shutil.copytree(models_source, tmp_path / "models")
-
-
-@pytest.fixture(scope="session")
-def digits_test():
-    from pipeline.data.datasets import load_dataset
-
-    return load_dataset("digits", "test")
 
 
 def _make_app(models, **config):

@@ -8,7 +8,6 @@ import importlib.util
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,13 +20,12 @@ import pytest
 from PIL import Image
 
 from pipeline.data.datasets import load_dataset
-from cvpipe.commands import train
 from service.server import gunicorn_command, serve
 from service.testing import connections_per_worker, free_port, start, stop, wait_until_ready
 from service.testing import worker_pids as _workers
 from tests.conftest import require
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="gunicorn and /proc: Linux only")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="gunicorn and /proc: Linux only")]
 
 N_CLIENTS = 3  # client threads under load: at most this many requests are in flight at any time
 
@@ -40,24 +38,11 @@ def _gunicorn_installed():
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    """``default``: digits, raw pixels, softmax; ``broken``: the same with a corrupted arrays.npz."""
-    root = tmp_path_factory.mktemp("service") / "models"
-    train("digits", "raw", "softmax:n_epochs=5", root / "default", progress=False)
-    shutil.copytree(root / "default", root / "broken")
-    arrays = root / "broken" / "arrays.npz"
-    data = bytearray(arrays.read_bytes())
-    data[len(data) // 2: len(data) // 2 + 64] = b"\xff" * 64  # same size, different bytes
-    arrays.write_bytes(bytes(data))
-    return root
-
-
-@pytest.fixture(scope="module")
-def server(models_dir, tmp_path_factory):
+def server(models_source, tmp_path_factory):
     """gunicorn with 2 gthread workers (2 threads each), its log in a file shown on failure."""
     log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     with open(log_path, "wb") as log:
-        proc = start(models_dir, workers=2, threads=2, timeout=30, graceful_timeout=10,
+        proc = start(models_source, workers=2, threads=2, timeout=30, graceful_timeout=10,
                      stdout=log, stderr=subprocess.STDOUT, ready_timeout=120)
     proc.log_path = log_path
     try:
@@ -215,9 +200,9 @@ def test_killed_workers_are_replaced_under_load(server, digits_png):
         for victim in sorted(originals):
             killed = time.monotonic()
             os.kill(victim, signal.SIGKILL)
-            _wait_for(lambda: _is_dead(victim), 10, f"worker {victim} to die")
+            _wait_for(lambda v=victim: _is_dead(v), 10, f"worker {victim} to die")
             deaths.append((killed, time.monotonic()))
-            _wait_for(lambda: _two_workers(master, without=[victim]), 60, f"a replacement for worker {victim}")
+            _wait_for(lambda v=victim: _two_workers(master, without=[v]), 60, f"a replacement for worker {victim}")
             _wait_for(lambda: load.count_after(deaths[-1][1]) >= 20, 60, "20 requests after the replacement")
     records = load.records
     replacements = _workers(master)
@@ -246,10 +231,10 @@ def test_hup_reloads_workers_without_dropping_requests(server, digits_png):
     assert not failed, f"{len(failed)} of {len(load.records)} requests failed during a graceful reload: {failed[:3]}"
 
 
-def test_serve_execs_gunicorn_and_stops_on_term(models_dir):
+def test_serve_execs_gunicorn_and_stops_on_term(models_source):
     """``serve`` (what ``cvpipe serve`` calls) turns its process into the gunicorn master."""
     port = free_port()
-    code = (f"from service.server import serve; serve({str(models_dir)!r}, host='127.0.0.1', port={port}, "
+    code = (f"from service.server import serve; serve({str(models_source)!r}, host='127.0.0.1', port={port}, "
             f"workers=1, threads=1)")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,

@@ -20,7 +20,7 @@ from pipeline.data.datasets import load_dataset
 from pipeline.model import ImagePipeline, save
 from service.testing import free_port, stop, wait_until_ready
 
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="gunicorn: Linux only")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="gunicorn: Linux only")]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -63,8 +63,9 @@ def test_the_installed_package_serves_under_gunicorn(installed, tmp_path):
            # cache folder): the kernels must compile in memory instead of failing to import. The
            # IPython locator takes only functions defined in IPython, so none is found.
            "NUMBA_CACHE_LOCATOR_CLASSES": "numba.core.caching.IPythonCacheLocator"}
-    where = subprocess.run([sys.executable, "-c", "import compute, features, classifiers, pipeline, service; "
-                            "print('\\n'.join(m.__file__ for m in (compute, features, classifiers, pipeline, service)))"],
+    packages = "compute, features, classifiers, pipeline, service, cvpipe"
+    where = subprocess.run([sys.executable, "-c", f"import {packages}; "
+                            f"print('\\n'.join(m.__file__ for m in ({packages})))"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert where.returncode == 0, where.stderr[-2000:]
     assert all(Path(f).is_relative_to(installed) for f in where.stdout.split()), where.stdout  # not this checkout

@@ -20,7 +20,10 @@ def _part(name, content, filename=None, ctype="image/png", extra=b""):
     return f"--{B}\r\n".encode() + head + extra + b"\r\n" + content + b"\r\n"
 
 
-def _body(*parts, end=f"--{B}--\r\n".encode()):
+END = f"--{B}--\r\n".encode()
+
+
+def _body(*parts, end=END):
     return b"".join(parts) + end
 
 

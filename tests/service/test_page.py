@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import urllib.error
 import urllib.request
@@ -17,7 +16,6 @@ import pytest
 from PIL import Image
 
 from pipeline.data.datasets import load_dataset
-from cvpipe.commands import train
 from service import create_app
 from tests.conftest import require
 
@@ -27,17 +25,10 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 TOKEN = "page-test-token"
 WAIT_MS = 30_000  # a shared, loaded machine: generous, but bounded
 
+pytestmark = pytest.mark.slow  # a browser
+
 
 # ------------------------------------------------------------------ fixtures
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("page") / "models"
-    train("digits", "raw", "softmax:n_epochs=5", root / "default", progress=False)
-    shutil.copytree(root / "default", root / "broken")
-    (root / "broken" / "arrays.npz").write_bytes(b"PK\x03\x04 this is no longer a zip archive")
-    return root
-
-
 def _serve(app):
     from werkzeug.serving import make_server
 
@@ -48,16 +39,16 @@ def _serve(app):
 
 
 @pytest.fixture(scope="module")
-def base_url(models_dir):
-    server, thread = _serve(create_app({"CVPIPE_MODELS": str(models_dir), "CVPIPE_API_TOKEN": ""}))
+def base_url(models_source):
+    server, thread = _serve(create_app({"CVPIPE_MODELS": str(models_source), "CVPIPE_API_TOKEN": ""}))
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(10)
 
 
 @pytest.fixture(scope="module")
-def token_url(models_dir):
-    server, thread = _serve(create_app({"CVPIPE_MODELS": str(models_dir), "CVPIPE_API_TOKEN": TOKEN}))
+def token_url(models_source):
+    server, thread = _serve(create_app({"CVPIPE_MODELS": str(models_source), "CVPIPE_API_TOKEN": TOKEN}))
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(10)

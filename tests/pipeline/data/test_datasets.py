@@ -144,6 +144,7 @@ def test_idx_folder_by_path(tmp_path, small_mnist):
     assert ds.class_names == tuple(str(i) for i in range(10)) and len(ds) == 6
 
 
+@pytest.mark.slow
 def test_fashion_mnist_test_split(fashion_mnist_test):
     ds = fashion_mnist_test
     assert ds.images.shape == (10000, 28, 28) and ds.images.dtype == np.uint8
@@ -337,7 +338,8 @@ def test_npz_round_trip(tmp_path, color_images):
 @pytest.mark.parametrize("arrays, message", [
     ({"images": np.zeros((2, 4, 4), np.float32), "labels": np.zeros(2, int)}, "images: expected a non-empty uint8"),
     ({"images": np.zeros((2, 4), np.uint8), "labels": np.zeros(2, int)}, r"got uint8 \(2, 4\)"),
-    ({"images": np.zeros((2, 4, 4), np.uint8), "labels": np.zeros(3, int)}, r"labels: expected integers of shape \(2,\)"),
+    ({"images": np.zeros((2, 4, 4), np.uint8), "labels": np.zeros(3, int)},
+     r"labels: expected integers of shape \(2,\)"),
     ({"images": np.zeros((2, 4, 4), np.uint8), "labels": np.array([0.0, 1.0])}, "labels: expected integers"),
     ({"images": np.zeros((2, 4, 4), np.uint8)}, r"missing arrays \['labels'\]"),
     ({"images": np.zeros((2, 4, 4), np.uint8), "labels": np.array([0, 1]),

@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.data.images import (SAFE_FORMATS, ImageError, ImageTooLargeError, UnsupportedImageError,
-                                  decode_image, describe_bytes, probe_image)
+from pipeline.data.images import (
+    SAFE_FORMATS,
+    ImageError,
+    ImageTooLargeError,
+    UnsupportedImageError,
+    decode_image,
+    describe_bytes,
+    probe_image,
+)
 
 
 def _png(array, **params):

@@ -52,6 +52,7 @@ def test_the_job_writes_files_with_the_permissions_of_new_files(npz_dataset, tmp
     assert modes and set(modes.values()) == {0o644}, modes
 
 
+@pytest.mark.slow
 def test_dask_engine_gives_the_same_bytes_as_local(npz_dataset, tmp_path):
     from distributed import LocalCluster
 
@@ -84,6 +85,7 @@ def test_an_interrupted_job_resumes_to_the_same_bytes(npz_dataset, tmp_path, mon
     assert _bytes(tmp_path / "cut") == _bytes(tmp_path / "whole")
 
 
+@pytest.mark.slow
 def test_a_killed_process_resumes_to_the_same_bytes(tmp_path):
     rng = np.random.default_rng(2)
     data = tmp_path / "big.npz"

@@ -7,19 +7,9 @@ from classifiers.knn import KNearestNeighbor
 from classifiers.linear import LinearSVM, Softmax
 from classifiers.net import TwoLayerNet
 from features import HOG, ColorHistogram, FeatureStack
-from pipeline.model.image_pipeline import rank_classes, ImagePipeline
 from pipeline.model import load, save
+from pipeline.model.image_pipeline import ImagePipeline, rank_classes
 from pipeline.model.spec import SpecError, build_classifier
-
-
-@pytest.fixture(scope="module")
-def color_data():
-    """Random 12x12 color images whose class brightens one channel: three learnable classes."""
-    rng = np.random.default_rng(0)
-    y = np.arange(60) % 3
-    images = rng.integers(0, 160, size=(60, 12, 12, 3))
-    images[np.arange(60), :, :, y] += 90
-    return images.astype(np.uint8), y
 
 
 # ------------------------------------------------------------- classifier specs
@@ -52,14 +42,14 @@ def test_bad_classifier_specs(spec, match):
 # -------------------------------------------------------------------- the estimator
 def test_fit_records_the_input_contract(color_data):
     images, y = color_data
-    pipe = ImagePipeline("hog:pixels_per_cell=4x4,color_hist:bins=8", "knn:n_neighbors=3")
+    pipe = ImagePipeline("hog:pixels_per_cell=8x8,color_hist:bins=8", "knn:n_neighbors=3")
     assert pipe.fit(images, y, class_names=["r", "g", "b"]) is pipe
-    assert pipe.input_shape_ == (12, 12) and pipe.color_mode_ == "RGB"
+    assert pipe.input_shape_ == (16, 16) and pipe.color_mode_ == "RGB"
     np.testing.assert_array_equal(pipe.classes_, [0, 1, 2])
     assert pipe.class_names_ == ["r", "g", "b"] and pipe.metrics_ == {}
     assert isinstance(pipe.features_, FeatureStack) and isinstance(pipe.classifier_, KNearestNeighbor)
-    assert pipe.n_features_ == pipe.features_.n_features_out_ == 4 * 9 * 4 + 8
-    assert pipe.features == "hog:pixels_per_cell=4x4,color_hist:bins=8"  # parameters untouched
+    assert pipe.n_features_ == pipe.features_.n_features_out_ == 2 * 2 * 9 + 8  # one block of 2x2 cells, 8 colors
+    assert pipe.features == "hog:pixels_per_cell=8x8,color_hist:bins=8"  # parameters untouched
     assert pipe.score(images, y) > 0.7
 
 
@@ -74,10 +64,10 @@ def test_grayscale_contract_and_one_channel_input():
 
 
 @pytest.mark.parametrize("shape, match", [
-    ((4, 16, 16, 3), r"takes 12x12 color \(RGB\) images \(an array of shape \(-1, 12, 12, 3\).*got 16x16 color"),
-    ((4, 12, 12), r"takes 12x12 color \(RGB\) images .*got 12x12 grayscale \(L\) images"),
-    ((12, 12, 3), r"got one image of shape \(12, 12, 3\); pass images\[None\]"),
-    ((4, 12, 12, 3, 1), r"expected images of shape \(n_samples, height, width\)"),
+    ((4, 20, 20, 3), r"takes 16x16 color \(RGB\) images \(an array of shape \(-1, 16, 16, 3\).*got 20x20 color"),
+    ((4, 16, 16), r"takes 16x16 color \(RGB\) images .*got 16x16 grayscale \(L\) images"),
+    ((16, 16, 3), r"got one image of shape \(16, 16, 3\); pass images\[None\]"),
+    ((4, 16, 16, 3, 1), r"expected images of shape \(n_samples, height, width\)"),
 ])
 def test_bad_input_to_predict_is_a_clear_error(color_data, shape, match):
     images, y = color_data
@@ -95,7 +85,7 @@ def test_predict_before_fit_raises(color_data):
 
 def test_fit_checks_labels(color_data):
     images, y = color_data
-    with pytest.raises(ValueError, match="got 60 images but 59 labels"):
+    with pytest.raises(ValueError, match="got 48 images but 47 labels"):
         ImagePipeline("raw", "knn").fit(images, y[:-1])
     with pytest.raises(ValueError, match=r"indexed by integer label: expected labels in 0\.\.1"):
         ImagePipeline("raw", "knn", class_names=["a", "b"]).fit(images, y)
@@ -121,7 +111,7 @@ def test_probabilities_and_scores_follow_the_classifier(color_data):
     assert not hasattr(svm, "predict_proba")
     with pytest.raises(AttributeError, match="predict_proba"):
         svm.predict_proba(images)
-    assert svm.decision_function(images).shape == (60, 3)
+    assert svm.decision_function(images).shape == (48, 3)
     knn = ImagePipeline("color_hist", "knn").fit(images, y)
     assert not hasattr(knn, "decision_function")
     proba = knn.predict_proba(images)

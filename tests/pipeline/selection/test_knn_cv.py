@@ -7,6 +7,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 
 from compute.distances import pairwise_distances_reference
+from pipeline.model.spec import build_extractor
 from pipeline.selection.knn_cv import (
     KnnCVResult,
     cross_validate_knn,
@@ -14,7 +15,6 @@ from pipeline.selection.knn_cv import (
     make_folds,
     stratified_subset,
 )
-from pipeline.model.spec import build_extractor
 
 KS = (1, 3, 5, 8, 10, 12, 15, 20, 50, 100)
 P_OF = {"l1": 1, "l2": 2}
@@ -48,6 +48,7 @@ def test_equals_grid_search_on_tie_free_random_data(rng, weights):
     _assert_equal_to_grid_search(result, _grid_search(X, y, KS, weights))
 
 
+@pytest.mark.slow
 def test_equals_grid_search_on_600_fashion_mnist_images(fashion_mnist_test):
     """HOG features: continuous, so no two training images are at exactly the same
     distance from a query. (Raw pixels are multiples of 1/255: exact L1 ties at the
@@ -72,6 +73,7 @@ def _reference_fold_scores(X, y, ks, metric, folds):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", ["l1", "l2"])
 def test_exact_ties_go_to_the_lower_index_on_raw_pixels(fashion_mnist_test, metric):
     """Pixels as integers in float64: every distance sum is exact, so ties are real ties,

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from classifiers import Softmax
-from pipeline.selection.search import Dimension, parse_space, random_search
 from pipeline.model.spec import SpecError
+from pipeline.selection.search import Dimension, parse_space, random_search
 
 
 def test_parse_space_kinds():
@@ -62,6 +62,7 @@ def test_unknown_parameter_is_named(blobs):
         random_search(Softmax(), X, y, "hidden=int:1:3", progress=False)
 
 
+@pytest.mark.slow
 def test_search_on_a_dask_cluster(blobs):
     from distributed import LocalCluster
 

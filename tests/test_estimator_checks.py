@@ -1,12 +1,16 @@
-"""The scikit-learn estimator contract for every extractor.
+"""The scikit-learn estimator contract for every classifier and extractor, in one place.
+
+CI runs this module twice, the second time under other OpenBLAS kernels
+(``make test-estimators``): float32 results differ there in their last bits.
 
 Two halves:
 
-1. scikit-learn's own suite (``sklearn.utils.estimator_checks``). Its checks build
-   their own input, and that input is 2-D tabular data ``(n_samples, n_features)``,
-   not a batch of images. The checks that feed such data cannot apply to an image
-   extractor: they are skipped BY NAME with the reason, in ``NOT_APPLICABLE`` below,
-   the one place where checks are set aside. ``test_not_applicable_checks_do_fail``
+1. scikit-learn's own suite (``sklearn.utils.estimator_checks``) on every classifier
+   and extractor. Its checks build their own input, and that input is 2-D tabular data
+   ``(n_samples, n_features)``, not a batch of images. Every check applies to the
+   classifiers. The checks that feed such data cannot apply to an image extractor:
+   they are skipped BY NAME with the reason, in ``NOT_APPLICABLE`` below, the one place
+   where checks are set aside. ``test_not_applicable_checks_do_fail``
    runs those and asserts each still fails, so the list cannot go stale (a check
    that starts passing must leave it). Every other check runs and must pass.
 2. ``test_image_contract_*``: the properties the skipped checks are about (fit
@@ -35,7 +39,10 @@ from sklearn.utils._testing import create_memmap_backed_data
 from sklearn.utils.estimator_checks import estimator_checks_generator
 from sklearn.utils.validation import check_is_fitted
 
+from classifiers import KNearestNeighbor, LinearSVM, Softmax, TwoLayerNet
 from features import HOG, BagOfVisualWords, ColorHistogram, FeatureStack, RawPixels
+
+pytestmark = pytest.mark.estimator_checks
 
 _TABULAR = "feeds 2-D tabular data, not images; see test_image_contract_*"
 _MESSAGE = (
@@ -44,7 +51,7 @@ _MESSAGE = (
 )
 
 #: scikit-learn checks that cannot apply to image extractors, by name, with the reason.
-NOT_APPLICABLE = {
+IMAGES_ONLY = {
     "check_dict_unchanged": _TABULAR,
     "check_dont_overwrite_parameters": _TABULAR,
     "check_estimators_dtypes": _TABULAR,
@@ -76,13 +83,22 @@ NOT_APPLICABLE = {
     "check_estimators_nan_inf": _MESSAGE,
 }
 
-SKLEARN_SUITE = [
+EXTRACTOR_SUITE = [
     RawPixels(),
     ColorHistogram(),
     HOG(),
     BagOfVisualWords(n_words=2, random_state=0),
     FeatureStack([("hog", HOG()), ("color", ColorHistogram())]),
 ]
+#: The classifiers, with few epochs and a seed: their defaults train longer than the checks need.
+CLASSIFIER_SUITE = [
+    KNearestNeighbor(n_neighbors=3, device="cpu"),
+    LinearSVM(n_epochs=10, batch_size=32, learning_rate=1e-2, random_state=0),
+    Softmax(n_epochs=10, batch_size=32, learning_rate=1e-2, random_state=0),
+    TwoLayerNet(hidden_sizes=(16,), n_epochs=20, batch_size=16, learning_rate=1e-2, random_state=0),
+]
+#: The checks set aside, by estimator class: only the extractors have any.
+NOT_APPLICABLE = {type(est).__name__: IMAGES_ONLY for est in EXTRACTOR_SUITE}
 
 
 def _check_name(check):
@@ -102,9 +118,9 @@ def _suite_id(value):
     "estimator, check",
     [
         pair
-        for est in SKLEARN_SUITE
+        for est in CLASSIFIER_SUITE + EXTRACTOR_SUITE
         for pair in estimator_checks_generator(
-            est, legacy=True, expected_failed_checks=NOT_APPLICABLE, mark="skip"
+            est, legacy=True, expected_failed_checks=NOT_APPLICABLE.get(type(est).__name__, {}), mark="skip"
         )
     ],
     ids=_suite_id,
@@ -113,12 +129,12 @@ def test_sklearn_compatible(estimator, check):
     check(estimator)
 
 
-@pytest.mark.parametrize("estimator", SKLEARN_SUITE, ids=_suite_id)
+@pytest.mark.parametrize("estimator", EXTRACTOR_SUITE, ids=_suite_id)
 def test_not_applicable_checks_do_fail(estimator):
     seen, passing = set(), []
     for est, check in estimator_checks_generator(clone(estimator), legacy=True, mark=None):
         name = _check_name(check).split("(")[0]
-        if name not in NOT_APPLICABLE:
+        if name not in IMAGES_ONLY:
             continue
         seen.add(name)
         try:
@@ -126,8 +142,8 @@ def test_not_applicable_checks_do_fail(estimator):
         except Exception:
             continue
         passing.append(_check_name(check))
-    assert not passing, f"these checks pass now: remove them from NOT_APPLICABLE: {passing}"
-    assert seen == set(NOT_APPLICABLE), f"not in scikit-learn's suite: {set(NOT_APPLICABLE) - seen}"
+    assert not passing, f"these checks pass now: remove them from IMAGES_ONLY: {passing}"
+    assert seen == set(IMAGES_ONLY), f"not in scikit-learn's suite: {set(IMAGES_ONLY) - seen}"
 
 
 # ------------------------------------------------------------ the same, with images
