@@ -5,8 +5,9 @@ tests on it, so a floor that is no longer true fails CI instead of a user's inst
 """
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
 for requirement in project["dependencies"]:

@@ -15,7 +15,6 @@ import time
 
 import numpy as np
 from _common import fashion_mnist_raw, machine_line
-
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
@@ -87,7 +86,8 @@ def bench_svm(data, peers):
     from sklearn.svm import LinearSVC
 
     _compare("StandardScaler + LinearSVM()", make_pipeline(StandardScaler(), LinearSVM(random_state=0)),
-             "StandardScaler + LinearSVC(dual=False)", make_pipeline(StandardScaler(), LinearSVC(dual=False, random_state=0)),
+             "StandardScaler + LinearSVC(dual=False)",
+             make_pipeline(StandardScaler(), LinearSVC(dual=False, random_state=0)),
              0.836, data, peers)
 
 

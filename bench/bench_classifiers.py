@@ -65,14 +65,16 @@ def bench_softmax_hog(data, _, seeds=(0, 1, 2)):
     settings = dict(learning_rate=1e-2, learning_rate_decay=0.95, n_epochs=80, reg=1e-4)
     ours = []
     for seed in seeds:
-        acc, seconds = _fit_and_score(Softmax(random_state=seed, **settings), F_train, train.labels, F_test, test.labels)
+        acc, seconds = _fit_and_score(Softmax(random_state=seed, **settings), F_train, train.labels, F_test,
+                                      test.labels)
         ours.append((acc, seconds))
         print(f"  ours: Softmax({', '.join(f'{k}={v}' for k, v in settings.items())}, random_state={seed})"
               f"{acc:>8.2%}{seconds:>8.1f} s")
     peer = LogisticRegression(max_iter=2000)
     peer_acc, peer_t = _fit_and_score(peer, F_train, train.labels, F_test, test.labels)
     print(f"  peer: LogisticRegression(max_iter=2000), {int(peer.n_iter_[0])} iterations"
-          f"{peer_acc:>31.2%}{peer_t:>8.1f} s   objective {_lr_objective(peer.coef_.T, peer.intercept_, F_train, train.labels):.6f}")
+          f"{peer_acc:>31.2%}{peer_t:>8.1f} s   "
+          f"objective {_lr_objective(peer.coef_.T, peer.intercept_, F_train, train.labels):.6f}")
     W, b, seconds = _exact_lr_optimum(F_train, train.labels, len(np.unique(train.labels)))
     exact_acc = float(np.mean(np.argmax(F_test @ W + b, axis=1) == test.labels))
     print(f"  exact minimizer of the peer's objective (float64 L-BFGS, gtol 1e-6)"

@@ -77,7 +77,8 @@ def main():
     parser.add_argument("--no-estimators", dest="estimators", action="store_false",
                         help="skip the estimators' GPU-against-CPU timings")
     parser.add_argument("--budget", type=float, default=None,
-                        help="GiB one distance tile may use on the GPU (default: compute.distances.default_memory_budget)")
+                        help="GiB one distance tile may use on the GPU "
+                             "(default: compute.distances.default_memory_budget)")
     args = parser.parse_args()
     print(machine_line())
     if not gpu_available():
@@ -156,7 +157,8 @@ def bench_estimators(cp, n_train=60000, n_features=784, n_classes=10, n_queries=
          lambda m: m.predict(Q)),
         (f"KNearestNeighbor(5, l1).predict({n_queries} queries)",
          lambda d: KNearestNeighbor(5, metric="l1", device=d).fit(X, y), lambda m: m.predict(Q)),
-        ("Softmax(batch 200).fit, 2 epochs", lambda d: Softmax(n_epochs=2, random_state=0, device=d), lambda m: m.fit(X, y)),
+        ("Softmax(batch 200).fit, 2 epochs", lambda d: Softmax(n_epochs=2, random_state=0, device=d),
+         lambda m: m.fit(X, y)),
         ("TwoLayerNet((100,), batch 64).fit, 2 epochs",
          lambda d: TwoLayerNet(n_epochs=2, random_state=0, device=d), lambda m: m.fit(X, y)),
         ("TwoLayerNet((1024,), batch 512).fit, 2 epochs",

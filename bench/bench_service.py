@@ -8,9 +8,9 @@ A HOG (7x7 cells) + softmax model on 28x28 grayscale input (trained on 20,000
 Fashion-MNIST training images; scikit-learn's digits resized to 28x28 when
 Fashion-MNIST is missing) is served by one gunicorn configuration (the service's own
 ``service.gunicorn_conf``), with ``GET /hello`` added by ``bench/_service_wsgi.py``.
-After a few seconds of unrecorded warm-up load, a load generator on 127.0.0.1 (Debian's ``wrk`` with a Lua script posting a
-multipart image, else a Python client with keep-alive ``http.client`` connections in
-threads) drives hello and /predict in turn, ``--rounds`` times for ``--duration`` s each at
+After a few seconds of unrecorded warm-up load, a load generator on 127.0.0.1 (Debian's
+``wrk`` with a Lua script posting a multipart image, else a Python client with keep-alive
+``http.client`` connections in threads) drives hello and /predict in turn, ``--rounds`` times for ``--duration`` s each at
 each concurrency (alternating, so that the shared machine's drift hits both), and prints
 for every run and for all rounds together requests/s, p50 and p99 latency and errors,
 the CPU per request of the gunicorn workers ("srv us") and of the client ("cli us": wrk,
@@ -309,7 +309,7 @@ def main(argv=None):
     load = run_wrk if use_wrk else run_python_client
 
     print(machine_line())
-    print("load average before: %.2f %.2f %.2f" % os.getloadavg())
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with tempfile.TemporaryDirectory(prefix="cvpipe-bench-service-") as tmp:
         images = train_model(Path(tmp) / "models")
         log = open(Path(tmp) / "gunicorn.log", "w+")
@@ -369,7 +369,7 @@ def main(argv=None):
           f"one {N_BATCH}-image request ({batch_bytes:,} bytes): {t_batch * 1e3:.1f} ms "
           f"({N_BATCH / t_batch:,.0f} images/s)")
     print(f"  per-image throughput, batch / single: {speedup:.1f}x  (target >= 10x: {verdict(speedup, 10)})")
-    print("load average after: %.2f %.2f %.2f" % os.getloadavg())
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
 
 if __name__ == "__main__":

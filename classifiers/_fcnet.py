@@ -14,8 +14,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from classifiers.layers import (ACTIVATIONS, affine_backward, affine_forward, batchnorm_backward,
-                                batchnorm_forward, dropout_backward, dropout_forward)
+from classifiers.layers import (
+    ACTIVATIONS,
+    affine_backward,
+    affine_forward,
+    batchnorm_backward,
+    batchnorm_forward,
+    dropout_backward,
+    dropout_forward,
+)
 from classifiers.losses import softmax_scores_loss
 from compute.backend import array_module_of
 

@@ -17,8 +17,6 @@ The vectorized functions work on NumPy and CuPy arrays alike (the module of ``sc
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from compute.backend import array_module_of

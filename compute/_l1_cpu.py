@@ -14,7 +14,6 @@ import numpy as np
 
 from compute.backend import cpu_kernel
 
-
 ROWS_PER_TASK = 16  # query rows that share one pass over a block of reference rows
 REF_BLOCK = 64  # reference rows kept in L2 cache while the query rows go past them
 

@@ -23,7 +23,8 @@ METHOD_CODES = {"L1": 0, "L1-sqrt": 1, "L2": 2, "L2-Hys": 3}
 
 
 @cpu_kernel(nogil=True, error_model="numpy")
-def hog_gray_uint8(images, bin_table, cell, cells, block, orientations, method, eps, out):  # pragma: no cover - compiled
+def hog_gray_uint8(images, bin_table, cell, cells, block, orientations, method, eps,
+                   out):  # pragma: no cover - compiled
     """HOG vectors of gray ``uint8`` images, written into ``out``.
 
     Parameters

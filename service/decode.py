@@ -25,8 +25,14 @@ import json
 import re
 
 from pipeline.data import images
-from pipeline.data.images import (SAFE_FORMATS, ImageError, ImageTooLargeError, UnsupportedImageError,
-                                  describe_bytes, expected_formats)
+from pipeline.data.images import (
+    SAFE_FORMATS,
+    ImageError,
+    ImageTooLargeError,
+    UnsupportedImageError,
+    describe_bytes,
+    expected_formats,
+)
 from service.errors import bad_request, too_large, unsupported
 
 FIELD = "image"

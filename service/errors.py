@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import current_app, g, jsonify, has_request_context
+from flask import current_app, g, has_request_context, jsonify
 from werkzeug.exceptions import HTTPException
 
 logger = logging.getLogger("service")

@@ -9,8 +9,7 @@ training and serving share (:mod:`pipeline.data.images`).
 from pipeline.data.dataset import SPLITS, Dataset, DatasetError, DatasetNotFoundError
 from pipeline.data.datasets import NAMED_DATASETS, available_datasets, load_dataset
 from pipeline.data.fetch import ChecksumError, FetchError, fetch_dataset
-from pipeline.data.images import (SAFE_FORMATS, ImageError, ImageTooLargeError, UnsupportedImageError,
-                                  decode_image)
+from pipeline.data.images import SAFE_FORMATS, ImageError, ImageTooLargeError, UnsupportedImageError, decode_image
 
 __all__ = [
     "NAMED_DATASETS",

@@ -89,10 +89,10 @@ def load_pickle(path):
         with open(path, "rb") as fh:
             return RestrictedUnpickler(fh).load()
     except pickle.UnpicklingError as exc:
-        raise DatasetError(path, f"unsafe or invalid pickle: {exc}")
+        raise DatasetError(path, f"unsafe or invalid pickle: {exc}") from exc
     except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             UnicodeError) as exc:
-        raise DatasetError(path, f"invalid pickle ({type(exc).__name__}: {exc})")
+        raise DatasetError(path, f"invalid pickle ({type(exc).__name__}: {exc})") from exc
 
 
 def _get(entry, key, path):
@@ -130,7 +130,7 @@ def read_batch(path, n_classes):
     try:
         labels = np.asarray(labels)
     except (TypeError, ValueError) as exc:
-        raise DatasetError(path, f"labels are not a list of ints ({exc})")
+        raise DatasetError(path, f"labels are not a list of ints ({exc})") from exc
     if labels.ndim != 1 or (labels.size and labels.dtype.kind not in "iu"):
         raise DatasetError(path, f"expected labels as a list of ints, got dtype {labels.dtype} shape {labels.shape}")
     if len(labels) != len(data):

@@ -22,8 +22,6 @@ import logging
 import os
 from pathlib import Path
 
-import numpy as np
-
 from pipeline.data import cifar, digits, idx, npz
 from pipeline.data.dataset import SPLITS, Dataset, DatasetError, DatasetNotFoundError
 from pipeline.data.folder import load_image_folder

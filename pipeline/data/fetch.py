@@ -17,6 +17,7 @@ not downloaded again. Where the checksums come from:
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import logging
@@ -28,8 +29,8 @@ from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
-from pipeline.data import cifar
 from pipeline._io import atomic_path
+from pipeline.data import cifar
 from pipeline.data.datasets import canonical_name, default_cache_dir
 from pipeline.version import package_version
 
@@ -229,7 +230,7 @@ def safe_extract_tar(archive, dest):
                     continue
                 src = tar.extractfile(member)
                 with atomic_path(target) as tmp, src, open(tmp, "wb") as out:
-                    for chunk in iter(lambda: src.read(_CHUNK), b""):
+                    for chunk in iter(functools.partial(src.read, _CHUNK), b""):
                         out.write(chunk)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise FetchError(f"{archive}: cannot extract ({type(exc).__name__}: {exc})") from exc

@@ -47,12 +47,12 @@ def _read_bytes(path):
             with gzip.open(path, "rb") as fh:
                 return fh.read()
         return path.read_bytes()
-    except EOFError:
-        raise DatasetError(path, "truncated gzip stream (the compressed file ends early)")
+    except EOFError as exc:
+        raise DatasetError(path, "truncated gzip stream (the compressed file ends early)") from exc
     except (gzip.BadGzipFile, zlib.error) as exc:
-        raise DatasetError(path, f"not a valid gzip file ({exc})")
+        raise DatasetError(path, f"not a valid gzip file ({exc})") from exc
     except OSError as exc:
-        raise DatasetError(path, f"cannot read the file ({exc})")
+        raise DatasetError(path, f"cannot read the file ({exc})") from exc
 
 
 def read_header(path):
@@ -67,7 +67,7 @@ def read_header(path):
             ndim = head[3]
             dims = fh.read(4 * ndim)
     except (EOFError, OSError, zlib.error) as exc:
-        raise DatasetError(path, f"cannot read the IDX header ({exc})")
+        raise DatasetError(path, f"cannot read the IDX header ({exc})") from exc
     if len(dims) < 4 * ndim:
         raise DatasetError(path, f"truncated header: expected {4 * ndim} bytes of dimensions, got {len(dims)}")
     return struct.unpack(">I", head)[0], struct.unpack(f">{ndim}I", dims)

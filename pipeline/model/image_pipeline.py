@@ -12,10 +12,9 @@ Classifiers can be named by a short spec, as extractors are (:mod:`pipeline.mode
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
-
-import math
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
@@ -70,12 +69,13 @@ def resolve_class_names(classes, class_names):
     if isinstance(class_names, Mapping):
         names = []
         for c in classes:
-            for key in (c, getattr(c, "item", lambda: c)(), str(c)):
+            for key in (c, c.item() if isinstance(c, np.generic) else c, str(c)):
                 if key in class_names:
                     names.append(str(class_names[key]))
                     break
             else:
-                raise ValueError(f"class_names has no name for class {c!r}; it has keys {sorted(map(str, class_names))}")
+                raise ValueError(f"class_names has no name for class {c!r}; "
+                                 f"it has keys {sorted(map(str, class_names))}")
         return names
     if isinstance(class_names, (str, bytes)):
         raise TypeError(f"class_names must be a sequence or a mapping of names, got the string {class_names!r}")
