@@ -10,8 +10,9 @@ Fashion-MNIST is missing) is served by one gunicorn configuration (the service's
 ``service.gunicorn_conf``), with ``GET /hello`` added by ``bench/_service_wsgi.py``.
 After a few seconds of unrecorded warm-up load, a load generator on 127.0.0.1 (Debian's
 ``wrk`` with a Lua script posting a multipart image, else a Python client with keep-alive
-``http.client`` connections in threads) drives hello and /predict in turn, ``--rounds`` times for ``--duration`` s each at
-each concurrency (alternating, so that the shared machine's drift hits both), and prints
+``http.client`` connections in threads) drives hello and /predict in turn, ``--rounds``
+times for ``--duration`` s each at each concurrency (alternating, so that the shared
+machine's drift hits both), and prints
 for every run and for all rounds together requests/s, p50 and p99 latency and errors,
 the CPU per request of the gunicorn workers ("srv us") and of the client ("cli us": wrk,
 or this process's threads) from /proc and getrusage, how the client's connections were

@@ -2,7 +2,7 @@
 
 The array form in ``classifiers.optim.Adam`` launches about ten kernels per parameter and
 step; for the small matrices of a mini-batch step those launches, not the arithmetic,
-were the time (profiled on an H100: 1.0 ms of a 3.5 ms batch-64 step of ``TwoLayerNet``).
+were the time (the profile is in BENCHMARKS.md, "The estimators on the GPU").
 This kernel reads ``w, dw, m, v`` once and writes ``w, m, v`` once, adding the L2
 gradient on the way: the update of the array form, which stays as the reference in the
 tests. ``1 - beta`` is computed in double precision, as the array form has it (in

@@ -167,10 +167,9 @@ def _merge_sorted(xp, vals, idx, k):
 def default_memory_budget(device="auto"):
     """Bytes one distance tile may use by default on ``device``.
 
-    256 MiB on the CPU. On the GPU larger tiles keep the matrix products long (on an
-    H100 the 10,000 x 60,000 x 784 L2 search ran at 63% of the GPU's product rate with
-    256 MiB, at 84-87% with 2 GiB, at 92% with the whole matrix in one 8 GiB tile):
-    2 GiB, or a quarter of the free device memory when that is less.
+    256 MiB on the CPU. On the GPU larger tiles keep the matrix products long (the rates
+    by tile size are in BENCHMARKS.md, "GPU"): 2 GiB, or a quarter of the free device
+    memory when that is less.
     """
     xp = get_array_module(device)
     if xp is np:

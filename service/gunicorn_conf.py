@@ -14,9 +14,8 @@ Why these defaults:
   served, and a worker takes new connections only when idle, so clients that open
   their connections at once spread over the workers instead of piling onto one.
 - Two threads per worker: predictions are short and CPU-bound and hold the GIL most of
-  the time. Measured with ``bench/bench_service.py`` on 2 cores, 2 workers, 32
-  connections: 4 threads gave 392 /predict requests/s where 2 threads gave 1,839 (the
-  threads spend their time handing the GIL around); 1 thread was a little slower than 2.
+  the time; with more threads they spend it handing the GIL around (``bench/bench_service.py``;
+  the figures are in BENCHMARKS.md, "Prediction service"). 1 thread was a little slower than 2.
   Raise ``CVPIPE_THREADS`` for many slow clients, or put a buffering proxy in front.
 - ``preload_app = False``: each worker imports ``service.wsgi`` and loads the models
   itself, *after* the fork; the master never imports numpy. Numba's parallel kernels and OpenMP/OpenBLAS start thread

@@ -4,14 +4,12 @@ Every gunicorn worker polls the one listening socket and accepts whatever arrive
 busy or not; with keep-alive a connection then stays with the worker that accepted it.
 When a client opens its connections at once (a load balancer's pool, ``wrk -c 32``),
 one worker may take most or all of them and serve them with its threads alone while
-the other workers idle. Measured here with two stock ``gthread`` workers, 32
-connections split 32/0, 30/2 and 29/3, and /predict throughput halved when one worker
-held them all.
+the other workers idle, and /predict throughput halves when one worker holds them all
+(BENCHMARKS.md, "Prediction service").
 
 :class:`BalancedThreadWorker` keeps gunicorn's ``gthread`` worker and changes one rule:
 it listens for new connections only while it has no request in flight, so a busy
-worker leaves them in the kernel's backlog for an idle one (the same 32 connections
-then split 17/15, 18/14, 16/16). So that a worker that is never idle, under sustained
+worker leaves them in the kernel's backlog for an idle one. So that a worker that is never idle, under sustained
 load on every worker, still takes new clients, it also accepts one connection whenever
 ``ACCEPT_WAIT`` seconds have passed since it was last idle or last accepted. Kept-alive
 connections are served as before.
