@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from classifiers._validation import check_predict_input
 from compute.backend import DEVICES
 from compute.distances import METRICS, nearest_neighbors
 from compute.params import FloatDtype, Interval, ParameterConstraintsMixin, StrOptions, check_params
@@ -130,7 +131,7 @@ class KNearestNeighbor(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator
             Rows of the training set, nearest first.
         """
         check_is_fitted(self, "_X")
-        X = validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        X = check_predict_input(self, X, [np.float32, np.float64])
         k = self.n_neighbors if n_neighbors is None else n_neighbors
         if k > self._X.shape[0]:
             raise ValueError(

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from classifiers import losses
 from classifiers._sgd import TRAINING_CONSTRAINTS, decayed_learning_rate, minibatches
+from classifiers._validation import check_predict_input
 from classifiers.optim import make_optimizer, set_learning_rate
 from compute.backend import get_array_module, to_device, to_numpy
 from compute.params import ParameterConstraintsMixin, check_params
@@ -119,7 +120,7 @@ class _LinearClassifier(ParameterConstraintsMixin, ClassifierMixin, BaseEstimato
     def _scores(self, X):
         """Class scores of ``X``, shape (n_samples, n_classes), computed on ``device``."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=self.W_.dtype)
+        X = check_predict_input(self, X, self.W_.dtype)
         xp = get_array_module(self.device)
         scores = to_device(X, xp) @ to_device(self.W_, xp) + to_device(self.b_, xp)
         return to_numpy(scores)

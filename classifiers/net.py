@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from classifiers._fcnet import WEIGHT_INITS, FullyConnectedNet, init_params
 from classifiers._sgd import TRAINING_CONSTRAINTS, decayed_learning_rate, minibatches
+from classifiers._validation import check_predict_input
 from classifiers.layers import ACTIVATIONS
 from classifiers.losses import softmax
 from classifiers.optim import make_optimizer, set_learning_rate
@@ -236,7 +237,7 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
         the batch), and widening them to float64 would claim digits they do not have.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.dtype(self.dtype))
+        X = check_predict_input(self, X, np.dtype(self.dtype))
         xp = get_array_module(self.device)
         net = FullyConnectedNet({k: to_device(v, xp) for k, v in self.params_.items()},
                                 {k: to_device(v, xp) for k, v in self.running_.items()}, self.activation)

@@ -98,3 +98,23 @@ def test_n_features_out_is_the_sum(color_images):
     stack.fit(color_images)
     assert stack.n_features_out_ == stack["hog"].n_features_out_ + 6
     assert stack.n_features_out_ == stack.transform(color_images).shape[1]
+
+
+@pytest.mark.parametrize("weights", [None, {"color": 2.0}, {"hog": 0.5, "raw": 3.0}])
+@pytest.mark.parametrize("drop", [False, True])
+def test_the_one_process_path_equals_feature_unions(color_images, gray_images, weights, drop):
+    """In one process FeatureStack calls its extractors itself (a shortcut that BENCHMARKS.md
+    measures): the same bytes as FeatureUnion.transform, weights and "drop" included."""
+    for images in (color_images, gray_images):
+        stack = FeatureStack([("hog", HOG(pixels_per_cell=(4, 4))), ("color", ColorHistogram(bins=6)),
+                              ("raw", "drop" if drop else RawPixels(size=(4, 4)))],
+                             transformer_weights=weights).fit(images)
+        library = np.asarray(FeatureUnion.transform(stack, images), dtype=np.float32)
+        np.testing.assert_array_equal(stack.transform(images), library)
+        np.testing.assert_array_equal(stack.transform(images[:1]), library[:1])
+
+
+def test_several_processes_go_through_feature_union(color_images):
+    two = FeatureStack([("color", ColorHistogram(bins=6)), ("hog", HOG())], n_jobs=2).fit(color_images)
+    np.testing.assert_array_equal(two.transform(color_images),
+                                  np.asarray(FeatureUnion.transform(two, color_images), dtype=np.float32))

@@ -171,3 +171,21 @@ def test_predictions_order_ties_and_non_finite_scores():
     assert [t["class_index"] for t in second["top_k"]] == [1, 3, 2]  # +inf first, NaN last
     assert [t["score"] for t in second["top_k"]] == [None, 0.5, None]
     assert len(rank_classes(scores, 9, names, "decision")[0]["top_k"]) == 4
+
+
+@pytest.mark.parametrize("with_mean, with_std", [(True, True), (False, True), (True, False)])
+def test_the_short_standardization_equals_the_scalers_transform(digits_test, with_mean, with_std):
+    """ImagePipeline standardizes with the scaler's arithmetic alone (a shortcut that
+    BENCHMARKS.md measures): the same numbers as StandardScaler.transform, in float32 and
+    float64, and the features it was given are left as they were."""
+    from sklearn.preprocessing import StandardScaler
+
+    images, labels = digits_test.images, digits_test.labels
+    pipe = ImagePipeline("hog:pixels_per_cell=4x4,cells_per_block=1x1,raw", "softmax",
+                         scaler=StandardScaler(with_mean=with_mean, with_std=with_std)).fit(images, labels)
+    for dtype in (np.float32, np.float64):
+        Z = pipe.features_.transform(images).astype(dtype)
+        before = Z.copy()
+        np.testing.assert_array_equal(pipe._standardize(Z), pipe.scaler_.transform(Z))
+        assert pipe._standardize(Z).dtype == pipe.scaler_.transform(Z).dtype == dtype
+        np.testing.assert_array_equal(Z, before)
