@@ -2,7 +2,7 @@
 
     python bench/bench_service.py [--duration 10] [--rounds 3] [--concurrency 8,32] [--workers 2]
                                   [--threads 2] [--worker-class balanced] [--client auto|wrk|python]
-                                  [--body multipart|raw]
+                                  [--body multipart|raw] [--features SPEC] [--switch NAMES]
 
 A HOG (7x7 cells) + softmax model on 28x28 grayscale input (trained on 20,000
 Fashion-MNIST training images; scikit-learn's digits resized to 28x28 when
@@ -20,6 +20,12 @@ spread over the workers halfway through (from /proc), and /predict's share of he
 rate (and of hello's CPU per request, its less noisy twin).
 Then one request with 64 images against 64 one-image requests (sequential, one
 keep-alive connection, medians of 21 alternating tries): per-image throughput.
+
+``--features`` names the model's extractors (default ``hog:pixels_per_cell=7x7``; ``make
+demo``'s model is ``hog:pixels_per_cell=7x7,hog:pixels_per_cell=4x4``). ``--switch``
+starts a second server whose workers switch the named shortcuts of the service path to
+their other paths (``bench_shortcuts.py`` names them) and drives its /predict in the same
+rounds, as "predict+sw": what each path is worth to a served request.
 
 Targets: no errors; p99 <= 20 ms at concurrency 8; the 64-image request >= 10x the
 per-image throughput of single requests. /predict's share of hello's rate is printed
@@ -55,8 +61,8 @@ N_BATCH = 64
 
 
 # ------------------------------------------------------------------ the model and the bodies
-def train_model(models_dir):
-    """Fit HOG(7x7) + softmax on 28x28 images and save it as ``models_dir/default``; returns test images."""
+def train_model(models_dir, features="hog:pixels_per_cell=7x7"):
+    """Fit ``features`` + softmax on 28x28 images and save it as ``models_dir/default``; returns test images."""
     from pipeline.data.datasets import DatasetNotFoundError, load_dataset
     from pipeline.model import ImagePipeline, save
     from pipeline.selection.knn_cv import stratified_subset
@@ -69,11 +75,11 @@ def train_model(models_dir):
         train, test = (_digits_28(load_dataset("digits", s)) for s in ("train", "test"))
         source = "scikit-learn digits resized to 28x28 (Fashion-MNIST not found)"
     t0 = time.perf_counter()
-    model = ImagePipeline("hog:pixels_per_cell=7x7", "softmax:random_state=0")
+    model = ImagePipeline(features, "softmax:random_state=0")
     model.fit(train.images, train.labels, class_names=train.class_names)
     model.metrics_ = {"test_accuracy": float(model.score(test.images, test.labels))}
     save(model, Path(models_dir) / "default")
-    print(f"model: HOG 7x7 + softmax on {source}: fit in {time.perf_counter() - t0:.1f} s, "
+    print(f"model: {features} + softmax on {source}: fit in {time.perf_counter() - t0:.1f} s, "
           f"test accuracy {model.metrics_['test_accuracy']:.3f}")
     return test.images
 
@@ -304,6 +310,9 @@ def main(argv=None):
     parser.add_argument("--worker-class", default="balanced", choices=sorted(WORKER_CLASSES))
     parser.add_argument("--client", default="auto", choices=["auto", "wrk", "python"])
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unrecorded load on each endpoint first")
+    parser.add_argument("--features", default="hog:pixels_per_cell=7x7", help="the model's feature spec")
+    parser.add_argument("--switch", help="also serve with these shortcuts switched to their other paths "
+                                         "(bench_shortcuts.py names, comma-separated) and drive it as predict+sw")
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",")]
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
@@ -312,11 +321,16 @@ def main(argv=None):
     print(machine_line())
     print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with tempfile.TemporaryDirectory(prefix="cvpipe-bench-service-") as tmp:
-        images = train_model(Path(tmp) / "models")
+        images = train_model(Path(tmp) / "models", args.features)
         log = open(Path(tmp) / "gunicorn.log", "w+")
-        server = start(Path(tmp) / "models", workers=args.workers, threads=args.threads,
-                       worker_class=args.worker_class, app="_service_wsgi:app", pythonpath=str(BENCH_DIR),
-                       stdout=log, stderr=subprocess.STDOUT, ready_timeout=120)
+        options = dict(workers=args.workers, threads=args.threads, worker_class=args.worker_class,
+                       app="_service_wsgi:app", pythonpath=str(BENCH_DIR), stdout=log, stderr=subprocess.STDOUT,
+                       ready_timeout=120)
+        server = start(Path(tmp) / "models", **options)
+        servers = {"hello": server, "predict": server}
+        if args.switch:
+            servers["predict+sw"] = start(Path(tmp) / "models", env={**os.environ,
+                                          "CVPIPE_BENCH_SWITCH": args.switch}, **options)
         try:
             print(f"gunicorn: {args.workers} {args.worker_class} workers x {args.threads} threads, "
                   f"service.gunicorn_conf, no preload; client: "
@@ -328,14 +342,17 @@ def main(argv=None):
             print(f"{'endpoint':<10}{'conc':>6}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}"
                   f"{'errors':>8}{'requests':>10}{'srv us':>9}{'cli us':>8}  {'conns/worker':>8}")
             endpoints = [("hello", "/hello", None, None), ("predict", "/predict?top_k=5", body, ctype)]
+            if args.switch:
+                print(f"predict+sw: a second server with these shortcuts switched: {args.switch}")
+                endpoints.append(("predict+sw", "/predict?top_k=5", body, ctype))
             runs = {}
-            for _, path, b, ct in endpoints:
+            for name, path, b, ct in endpoints:
                 if args.warmup:  # both workers loaded, kernels compiled, caches warm
-                    load(server.base_url + path, max(levels), args.warmup, b, ct, tmp)
+                    load(servers[name].base_url + path, max(levels), args.warmup, b, ct, tmp)
             for c in levels:
                 for r in range(args.rounds):  # the endpoints in turn, so drift hits them alike
                     for name, path, b, ct in endpoints:
-                        s = _measured_run(load, server, path, c, args.duration, b, ct, tmp)
+                        s = _measured_run(load, servers[name], path, c, args.duration, b, ct, tmp)
                         runs.setdefault((name, c), []).append(s)
                         print(_row(f"{name} {r + 1}", c, s), flush=True)
             results = {key: _pooled(rs) for key, rs in runs.items()}
@@ -345,7 +362,8 @@ def main(argv=None):
                 print(_row(name, c, s))
             t_single, t_batch, batch_bytes = batch_vs_single(server.base_url, images)
         finally:
-            stop(server)
+            for proc in set(servers.values()):
+                stop(proc)
             log.seek(0)
             tail = [line for line in log.read().splitlines() if "ERROR" in line or "CRITICAL" in line]
             log.close()
@@ -365,6 +383,11 @@ def main(argv=None):
               f"by round: {', '.join(f'{x:.2f}' for x in per_round)}")
         print(f"    CPU per request (workers + client): hello {cpu['hello']:.0f} us, /predict {cpu['predict']:.0f} us; "
               f"hello / predict {cpu_ratio:.2f}")
+        if args.switch:
+            gain = results["predict+sw", c]["rps"] / results["predict", c]["rps"]
+            by_round = [sw["rps"] / p["rps"] for p, sw in zip(runs["predict", c], runs["predict+sw", c])]
+            print(f"  switched ({args.switch}) at concurrency {c}: {gain:.3f}x /predict's req/s as shipped; "
+                  f"by round: {', '.join(f'{x:.3f}' for x in by_round)}")
     speedup = t_single / t_batch
     print(f"  {N_BATCH} one-image requests: {t_single * 1e3:.1f} ms ({N_BATCH / t_single:,.0f} images/s); "
           f"one {N_BATCH}-image request ({batch_bytes:,} bytes): {t_batch * 1e3:.1f} ms "
