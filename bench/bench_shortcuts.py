@@ -6,8 +6,9 @@ A shortcut is a fast path beside a library path; it stays only where a user woul
 its gain end to end. Kept today, each held equal to its library path by tests:
 ``FeatureStack.transform`` calling its extractors itself instead of ``FeatureUnion``'s
 joblib dispatch, the classifiers' predict-time check answering at once for arrays
-scikit-learn's ``validate_data`` would pass unchanged, and ``ImagePipeline``
-standardizing with the scaler's arithmetic instead of ``StandardScaler.transform``.
+scikit-learn's ``validate_data`` would pass unchanged, ``ImagePipeline`` standardizing
+with the scaler's arithmetic instead of ``StandardScaler.transform``, and a short
+multipart parser for the plain forms clients send, before werkzeug's.
 Removed: the extractors and the pipeline skipping ``check_is_fitted``, the answer written
 by ``json.dumps`` instead of Flask's ``jsonify``; and measured for the record, the
 extractors' parameter checks in ``transform`` (kept: they catch ``set_params`` after fit).
@@ -45,6 +46,7 @@ import classifiers.linear
 import features._base
 import pipeline.model.image_pipeline
 import service.api
+import service.decode
 from features import FeatureStack
 from pipeline.data import DatasetNotFoundError, load_dataset
 from pipeline.model import ImagePipeline, save
@@ -71,11 +73,18 @@ def _fitted_when_it_has(attribute):
     return check
 
 
+def _form_by_werkzeug(request):
+    """The form read by werkzeug's parser alone (the short parser left out)."""
+    with mock.patch.object(service.decode, "parse_simple_multipart", lambda body, boundary: None):
+        return _REAL_FROM_FORM(request)
+
+
 def _json_dumps(answer):
     return Response(json.dumps(answer, separators=(",", ":")) + "\n", mimetype="application/json")
 
 
 _REAL_CHECK_IS_FITTED = features._base.check_is_fitted
+_REAL_FROM_FORM = service.decode._from_form
 #: name -> (the other path, whether the shortcut is kept, the patches that switch to the other path).
 SWITCHES = {
     "stack": ("FeatureUnion.transform instead of FeatureStack's one-process path", True,
@@ -84,6 +93,8 @@ SWITCHES = {
                  [(classifiers.linear, "check_predict_input", _validate_library)]),
     "scaler": ("StandardScaler.transform instead of its arithmetic", True,
                [(ImagePipeline, "_standardize", _standardize_library)]),
+    "form": ("werkzeug's form parser instead of the short one", True,
+             [(service.decode, "_from_form", _form_by_werkzeug)]),
     "params": ("extractors skip check_params in transform", True,
                [(features._base, "check_params", lambda estimator: None)]),
     "fitted": ("extractors and pipeline skip check_is_fitted (removed)", False, [

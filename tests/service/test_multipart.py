@@ -1,12 +1,13 @@
-"""Multipart bodies of every shape clients send (and some they should not): answered by
-what werkzeug's parser finds in them, never with a 5xx."""
+"""Multipart bodies: the short parser gives what werkzeug's gives, or declines; and bodies
+of every shape clients send (and some they should not) are answered by what werkzeug's
+parser finds in them, never with a 5xx."""
 import io
 
 import pytest
 from werkzeug.formparser import parse_form_data
 from werkzeug.test import EnvironBuilder
 
-from service.decode import FIELD
+from service.decode import FIELD, parse_simple_multipart
 
 B = "cvpipe-test-boundary"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) + b"\r\n--not-the-boundary\r\n"
@@ -61,6 +62,24 @@ DECLINED = {
     "no blank line": f"--{B}\r\nContent-Disposition: form-data; name=\"image\"".encode(),
     "empty": b"",
 }
+
+
+@pytest.mark.parametrize("case", SIMPLE)
+def test_simple_bodies_parse_as_werkzeug_parses_them(case):
+    body = SIMPLE[case]
+    files, params, others = parse_simple_multipart(body, B)
+    assert (files, params, others) == _werkzeug(body)
+
+
+@pytest.mark.parametrize("case", DECLINED)
+def test_other_bodies_are_left_to_werkzeug(case):
+    assert parse_simple_multipart(DECLINED[case], B) is None
+
+
+def test_no_or_wrong_boundary_is_declined():
+    body = SIMPLE["one image"]
+    assert parse_simple_multipart(body, None) is None
+    assert parse_simple_multipart(body, "other") is None
 
 
 @pytest.fixture(scope="module")
