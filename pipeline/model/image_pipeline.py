@@ -155,11 +155,14 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
 
     Examples
     --------
-    >>> from pipeline.data.datasets import load_dataset
-    >>> data = load_dataset("digits")                                     # doctest: +SKIP
-    >>> pipe = ImagePipeline("hog:pixels_per_cell=4x4", "knn:n_neighbors=3")  # doctest: +SKIP
-    >>> pipe.fit(data.images, data.labels, class_names=data.class_names)  # doctest: +SKIP
-    >>> pipe.save("models/digits-hog-knn")                                # doctest: +SKIP
+    >>> from pipeline.data import load_dataset
+    >>> from pipeline.model import save
+    >>> data = load_dataset("digits")
+    >>> pipe = ImagePipeline("hog:pixels_per_cell=4x4", "knn:n_neighbors=3")
+    >>> pipe = pipe.fit(data.images, data.labels, class_names=data.class_names)
+    >>> pipe.top_classes(data.images[:1], k=2)[0]["label"]
+    '0'
+    >>> save(pipe, "models/digits-hog-knn")                               # doctest: +SKIP
     """
 
     def __init__(self, features, classifier, scaler=True, class_names=None):
