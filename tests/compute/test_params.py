@@ -117,3 +117,129 @@ def test_scikit_learns_validate_params_runs_the_same_checks():
     for est in estimators:
         with pytest.raises(ValueError, match=r" must be .*, got "):
             est._validate_params()
+
+
+# --------------------------------------------------------- odd value types (red team)
+@pytest.mark.parametrize("value", [np.int8(3), np.int16(3), np.int32(3), np.uint16(3), np.uint64(3), 10**30])
+def test_numpy_and_huge_integers_are_integers(value):
+    assert AT_LEAST_ONE.accepts(value)
+    check_params(_Estimator(size=value))
+
+
+@pytest.mark.parametrize("value", [True, False, np.bool_(True), 3.0, np.float32(3.0), np.float64(3.0), math.nan,
+                                   math.inf, "3", b"3", [3], (3,), np.array(3), np.array([3]), 3 + 0j])
+def test_what_is_not_an_integer_is_refused_with_its_repr(value):
+    assert not AT_LEAST_ONE.accepts(value)
+    with pytest.raises(ValueError, match=r"^size must be None or an integer >= 1, got "):
+        check_params(_Estimator(size=value))
+
+
+def test_negative_zero_is_zero():
+    assert Interval(Real, 0, None, closed="left").accepts(-0.0)  # a number >= 0
+    assert not Interval(Real, 0, None, closed="neither").accepts(-0.0)  # a positive number
+    assert not Interval(Real, 0, None, closed="neither").accepts(np.float32(-0.0))
+    assert Interval(Real, 0, 1, closed="left").accepts(np.float64(-0.0))
+
+
+@pytest.mark.parametrize("value", [np.float32(math.nan), np.float64(math.nan), np.float16(math.nan)])
+def test_numpy_nans_are_refused(value):
+    assert not Interval(Real, None, None, closed="neither").accepts(value)
+    assert not Interval(Real, 0, None, closed="left").accepts(value)
+
+
+def test_fractions_are_numbers_and_decimals_are_not():
+    from decimal import Decimal
+    from fractions import Fraction
+
+    positive = Interval(Real, 0, None, closed="neither")
+    assert positive.accepts(Fraction(1, 1000)) and not positive.accepts(Decimal("0.001"))
+
+
+@pytest.mark.parametrize("value, ok", [((4, 4), True), ([4, 4], True), (np.array([4, 4]), True),
+                                       ((np.int64(4), np.uint8(4)), True), (np.array([[4, 4]]), False),
+                                       (np.array([4.0, 4.0]), False), ((4, True), False), ((4, 4.0), False),
+                                       ({4, 5}, False), ("44", False), (range(4, 6), False), ((4, math.nan), False)])
+def test_pairs_are_tuples_lists_or_flat_arrays_of_integers(value, ok):
+    assert TupleOf(AT_LEAST_ONE, length=2).accepts(value) is ok
+
+
+@pytest.mark.parametrize("make, param, value, message", [
+    ("hog", "orientations", True, "orientations must be an integer >= 1, got True"),
+    ("hog", "pixels_per_cell", (4.0, 4.0), r"pixels_per_cell must be a pair of integers >= 1, got \(4\.0, 4\.0\)"),
+    ("hog", "transform_sqrt", 1, "transform_sqrt must be True or False, got 1"),
+    ("hog", "device", "tpu", r"device must be one of \('auto', 'cpu', 'gpu'\), got 'tpu'"),
+    ("raw", "grayscale", 0, "grayscale must be True or False, got 0"),
+    ("raw", "size", np.float64(4.0), "size must be None, an integer >= 1 or a pair"),
+    ("color", "value_range", (0.0, math.nan), "value_range must be None or a pair .* got \\(0\\.0, nan\\)"),
+    ("color", "value_range", (-0.0, 0.0), "with low < high, got \\(-0\\.0, 0\\.0\\)"),
+    ("color", "bins", np.bool_(True), "bins must be an integer >= 1, got "),
+    ("stack", "raw__size", 0, "size must be None, an integer >= 1 or a pair"),
+])
+def test_set_params_after_fit_is_checked_again_in_transform(make, param, value, message):
+    from features import HOG, ColorHistogram, FeatureStack, RawPixels
+
+    images = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    extractor = {"hog": lambda: HOG(pixels_per_cell=(4, 4)), "raw": RawPixels, "color": ColorHistogram,
+                 "stack": lambda: FeatureStack([("raw", RawPixels(size=2))])}[make]().fit(images)
+    extractor.set_params(**{param: value})
+    with pytest.raises(ValueError, match=message):
+        extractor.transform(images)
+
+
+@pytest.mark.parametrize("value, ok", [(np.int64(3), True), (np.uint8(3), True), (3.0, False), (True, False),
+                                       (0, False), (-0, False)])
+def test_knn_checks_n_neighbors_again_in_predict(value, ok):
+    from classifiers import KNearestNeighbor
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 4)).astype(np.float32), np.arange(20) % 2
+    knn = KNearestNeighbor().fit(X, y).set_params(n_neighbors=value)
+    if ok:
+        assert knn.predict(X).shape == (20,)
+    else:
+        with pytest.raises(ValueError, match=r"n_neighbors must be an integer >= 1, got "):
+            knn.predict(X)
+
+
+@pytest.mark.parametrize("cls", ["Softmax", "LinearSVM", "TwoLayerNet", "KNearestNeighbor"])
+def test_a_bad_device_set_after_fit_is_refused_in_predict(cls):
+    import classifiers
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 4)).astype(np.float32), np.arange(20) % 2
+    kwargs = {} if cls == "KNearestNeighbor" else {"n_epochs": 1, "random_state": 0}
+    model = getattr(classifiers, cls)(**kwargs).fit(X, y).set_params(device="bogus")
+    with pytest.raises(ValueError, match=r"device must be one of \('auto', 'cpu', 'gpu'\), got 'bogus'"):
+        model.predict(X)
+
+
+@pytest.mark.parametrize("param, value, message", [
+    ("batch_size", 7.0, "batch_size must be an integer >= 1, got 7.0"),
+    ("batch_size", True, "batch_size must be an integer >= 1, got True"),
+    ("learning_rate", math.nan, "learning_rate must be a positive number, got nan"),
+    ("learning_rate", -0.0, "learning_rate must be a positive number, got -0.0"),
+    ("reg", -1e-12, "reg must be a number >= 0"),
+    ("learning_rate_decay", np.float32(0.0), "learning_rate_decay must be a number in \\(0, 1\\]"),
+    ("dtype", "float16", "dtype must be 'float32' or 'float64'"),
+    ("dtype", np.dtype(">f4"), "dtype must be 'float32' or 'float64'"),
+])
+def test_training_parameters_of_the_wrong_type_are_refused_in_fit(param, value, message):
+    from classifiers import LinearSVM, Softmax, TwoLayerNet
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 4)).astype(np.float32), np.arange(20) % 2
+    for cls in (Softmax, LinearSVM, TwoLayerNet):
+        with pytest.raises(ValueError, match=message):
+            cls(n_epochs=1, **{param: value}).fit(X, y)
+
+
+@pytest.mark.parametrize("param, value", [("batch_size", np.int64(7)), ("n_epochs", np.uint8(1)),
+                                          ("learning_rate_decay", np.float32(1.0)), ("reg", -0.0),
+                                          ("batch_size", 10**30)])
+def test_numpy_scalars_and_negative_zero_train(param, value):
+    from classifiers import Softmax
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 4)).astype(np.float32), np.arange(20) % 2
+    params = {"n_epochs": 1, "random_state": 0, param: value}
+    assert Softmax(**params).fit(X, y).predict(X).shape == (20,)

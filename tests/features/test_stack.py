@@ -118,3 +118,81 @@ def test_several_processes_go_through_feature_union(color_images):
     two = FeatureStack([("color", ColorHistogram(bins=6)), ("hog", HOG())], n_jobs=2).fit(color_images)
     np.testing.assert_array_equal(two.transform(color_images),
                                   np.asarray(FeatureUnion.transform(two, color_images), dtype=np.float32))
+
+
+# ------------------------------------------- the one-process path, attacked (red team)
+def _both_paths(stack, images):
+    """``(fast, library)``: each a float32 array, or the exception it raised."""
+    out = []
+    for transform in (stack.transform, lambda X: np.asarray(FeatureUnion.transform(stack, X), dtype=np.float32)):
+        try:
+            out.append(transform(images))
+        except Exception as exc:  # compared below
+            out.append(exc)
+    return out
+
+
+def _assert_same(fast, library):
+    if isinstance(library, Exception):
+        assert type(fast) is type(library), (fast, library)
+        return
+    assert isinstance(fast, np.ndarray), fast
+    assert fast.dtype == library.dtype == np.float32 and fast.shape == library.shape
+    np.testing.assert_array_equal(fast, library)  # NaN in the same places
+
+
+@pytest.mark.parametrize("weight", [np.float64(0.1), np.float32(0.1), np.float16(0.3), 3, True, 0, -0.0, -2.5, 1e-45,
+                                    1e39, 1e308, float("nan"), float("inf"), np.array([2.0]), np.array(0.5)])
+def test_the_one_process_path_equals_feature_unions_for_any_weight(color_images, weight):
+    stack = FeatureStack([("hog", HOG(pixels_per_cell=(4, 4))), ("color", ColorHistogram(bins=6))],
+                         transformer_weights={"hog": weight}).fit(color_images)
+    with np.errstate(over="ignore", invalid="ignore"):
+        _assert_same(*_both_paths(stack, color_images))
+
+
+@pytest.mark.parametrize("part", ["float64", "int", "list", "float16"])
+@pytest.mark.parametrize("weights", [None, {"x": 0.5}, {"x": 2}])
+def test_the_one_process_path_equals_feature_unions_for_parts_of_other_types(gray_images, part, weights):
+    from sklearn.preprocessing import FunctionTransformer
+
+    flat = {"float64": lambda X: np.asarray(X, np.float64).reshape(len(X), -1) / 3,
+            "int": lambda X: np.asarray(X).reshape(len(X), -1),
+            "list": lambda X: np.asarray(X, np.float32).reshape(len(X), -1).tolist(),
+            "float16": lambda X: np.asarray(X, np.float16).reshape(len(X), -1) / 7}[part]
+    stack = FeatureStack([("color", ColorHistogram(bins=6)), ("x", FunctionTransformer(flat))],
+                         transformer_weights=weights).fit(gray_images)
+    _assert_same(*_both_paths(stack, gray_images))
+
+
+@pytest.mark.parametrize("layout", ["drop first", "drop last", "drop middle", "one left", "weights of a dropped step",
+                                    "empty weights"])
+def test_the_one_process_path_equals_feature_unions_for_any_layout(color_images, layout):
+    hog, color, raw = HOG(pixels_per_cell=(4, 4)), ColorHistogram(bins=6), RawPixels(size=(2, 2))
+    parts, weights = {
+        "drop first": ([("hog", "drop"), ("color", color), ("raw", raw)], {"raw": 3.0}),
+        "drop last": ([("hog", hog), ("color", color), ("raw", "drop")], {"hog": 0.5}),
+        "drop middle": ([("hog", hog), ("color", "drop"), ("raw", raw)], {"raw": 2.0}),
+        "one left": ([("hog", "drop"), ("color", color)], {"color": 4.0}),
+        "weights of a dropped step": ([("hog", "drop"), ("color", color)], {"hog": 9.0}),
+        "empty weights": ([("hog", hog), ("color", color)], {}),
+    }[layout]
+    stack = FeatureStack(parts, transformer_weights=weights).fit(color_images)
+    for images in (color_images, color_images[:1], color_images[::-1], np.asfortranarray(color_images)):
+        _assert_same(*_both_paths(stack, images))
+
+
+def test_the_one_process_path_raises_what_feature_union_raises(color_images, gray_images):
+    unfitted = FeatureStack([("color", ColorHistogram(bins=6)), ("hog", HOG())])
+    _assert_same(*_both_paths(unfitted, color_images))
+    stack = FeatureStack([("color", ColorHistogram(bins=6)), ("hog", HOG())]).fit(color_images)
+    _assert_same(*_both_paths(stack, gray_images))  # fitted on color images
+    stack.set_params(color__bins=0)
+    fast, library = _both_paths(stack, color_images)
+    _assert_same(fast, library)
+    assert str(fast) == str(library) == "bins must be an integer >= 1, got 0"
+
+
+def test_n_jobs_one_takes_the_one_process_path_with_the_same_result(color_images):
+    parts = [("color", ColorHistogram(bins=6)), ("hog", HOG())]
+    one = FeatureStack(parts, n_jobs=1, transformer_weights={"hog": 0.25}).fit(color_images)
+    _assert_same(*_both_paths(one, color_images))

@@ -175,6 +175,63 @@ GOOD = [  # (id, request, number of predictions)
 ]
 
 
+def _chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _with_exif_chunk(payload):
+    """A small PNG with an ``eXIf`` chunk holding ``payload`` right after its header."""
+    png = _save(Image.new("L", (6, 4)))
+    return png[:33] + _chunk(b"eXIf", payload) + png[33:]
+
+
+def _exif_orientation(value):
+    exif = Image.Exif()
+    exif[0x0112] = value
+    return _save(_color(), exif=exif)
+
+
+GIF = _save(_color(), "GIF")
+
+BAD += [  # hostile or broken images found by the red team: each its 4xx, none a 500
+    ("LAB TIFF (Pillow cannot convert it)", raw(_save(_color().convert("LAB"), "TIFF"), "image/tiff"),
+     400, "invalid_image"),
+    ("PNG with a garbage EXIF chunk", raw(_with_exif_chunk(b"\xde\xad\xbe\xef" * 4)), 400, "invalid_image"),
+    ("PNG of 0x0 pixels", raw(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", 0, 0, 8, 0, 0, 0, 0))
+                              + _chunk(b"IEND", b"")), 400, "invalid_image"),
+    ("truncated GIF", raw(GIF[: len(GIF) // 2], "image/gif"), 400, "invalid_image"),
+    ("GIF header only", raw(GIF[:13], "image/gif"), 400, "invalid_image"),
+    ("PGM with maxval 0", raw(b"P5\n2 2\n0\n" + b"\0" * 4, "image/x-portable-graymap"), 400, "invalid_image"),
+    ("truncated WebP", raw(_save(_color(), "WEBP")[:30], "image/webp"), 400, "invalid_image"),
+    ("bomb: GIF screen of 65535x65535", raw(b"GIF89a\xff\xff\xff\xff\x00\x00\x00,\x00\x00\x00\x00\xff\xff\xff\xff"
+                                            b"\x00\x02\x02L\x01\x00;", "image/gif"), 413, "too_many_pixels"),
+    ("bomb: PGM header claiming 100000x100000", raw(b"P5\n100000 100000\n255\n" + b"\0" * 10), 413,
+     "too_many_pixels"),
+    ("HTML sent as image/png", raw(b"<!DOCTYPE html><html><body>hi</body></html>"), 415, "unsupported_image_format"),
+    ("SVG with an XML prolog", raw(b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>',
+                                   "image/svg+xml"), 415, "unsupported_image_format"),
+    ("ZIP sent as image/png", raw(b"PK\x03\x04" + b"\0" * 40), 415, "unsupported_image_format"),
+    ("a PDF in JSON", as_json({"instances": [{"b64": b64(b"%PDF-1.4\n%%EOF\n")}]}), 415, "unsupported_image_format"),
+    ("one bad file among good ones", files(PNG, PNG[:40], JPEG), 400, "invalid_image"),
+]
+
+GOOD += [  # unusual but valid: each gets its prediction
+    ("float TIFF full of NaN", raw(_save(Image.fromarray(np.full((4, 4), np.nan, np.float32)), "TIFF"),
+                                   "image/tiff"), 1),
+    ("16-bit big-endian TIFF", raw(_save(Image.fromarray(np.arange(16, dtype=">u2").reshape(4, 4)), "TIFF"),
+                                   "image/tiff"), 1),
+    ("CMYK TIFF", raw(_save(_color().convert("CMYK"), "TIFF"), "image/tiff"), 1),
+    ("two-page TIFF", raw(_save(_color(), "TIFF", save_all=True, append_images=[_color()]), "image/tiff"), 1),
+    ("animated WebP", raw(_save(_color(), "WEBP", save_all=True, append_images=[_color()]), "image/webp"), 1),
+    ("16-bit PGM", raw(b"P5\n2 2\n65535\n" + b"\xff\xff" * 4, "image/x-portable-graymap"), 1),
+    ("PBM", raw(b"P4\n8 1\n\xaa", "image/x-portable-bitmap"), 1),
+    ("JPEG of 65000x1", raw(_save(Image.new("L", (65_000, 1)), "JPEG"), "image/jpeg"), 1),
+    ("EXIF orientation 0", raw(_exif_orientation(0)), 1),
+    ("EXIF orientation 65535", raw(_exif_orientation(65535)), 1),
+    ("EXIF orientation 9 on the RGB model", raw(_exif_orientation(9), path="/v1/models/rgb/predict"), 1),
+]
+
+
 @pytest.fixture(scope="module")
 def corpus_client(models_source, make_app):
     app = make_app(models_source, CVPIPE_API_TOKEN=TOKEN, CVPIPE_MAX_BYTES=MAX_BYTES,

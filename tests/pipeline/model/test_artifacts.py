@@ -420,3 +420,145 @@ def test_a_model_saved_by_the_format_1_code_predicts_the_same():
     assert model.classifier_.reg == pytest.approx(5e-4)  # the same objective in the new convention
     images = load_dataset("digits", "test").images[:20]
     np.testing.assert_allclose(model.predict_proba(images), expected, rtol=1e-5, atol=1e-7)
+
+
+# ------------------------------------------------------ tampered manifests (red team)
+@pytest.mark.parametrize("version", ["2", "1", 1.5, -1, 10**30, [1], {"v": 2}, None, False, float("nan"),
+                                     float("inf")])
+def test_a_format_version_of_another_type_or_value_is_refused(model, version):
+    _, path = model
+    _rewrite_manifest(path, lambda m: m.update({"format_version": version}))
+    for read in (read_manifest, load):
+        with pytest.raises(ArtifactError, match=r"manifest\.json: format_version .* is not supported"):
+            read(path)
+
+
+@pytest.mark.parametrize("steps, match", [
+    ([1, "x", None], "every step needs a name, got 1"),
+    ([["pipeline"]], r"every step needs a name, got \['pipeline'\]"),
+    ("pipeline", "'steps' is missing or not a list"),
+    ({"pipeline": {}}, "'steps' is missing or not a list"),
+])
+def test_steps_that_are_not_step_objects_are_refused(model, steps, match):
+    _, path = model
+    _rewrite_manifest(path, lambda m: m.update({"steps": steps}))
+    with pytest.raises(ArtifactError, match=match):
+        load(path)
+
+
+@pytest.mark.parametrize("key, value", [("params", [1, 2]), ("params", None), ("params", "reg=1"), ("state", [1]),
+                                        ("arrays", {"W1": 1}), ("name", 5)])
+def test_step_fields_of_the_wrong_type_are_refused(model, key, value):
+    _, path = model
+    _rewrite_manifest(path, lambda m: _step(m, "classifier").update({key: value}))
+    match = r"manifest\.json: (step 'classifier': '.*' is missing or not a|every step)"
+    with pytest.raises(ArtifactError, match=match):
+        load(path)
+
+
+def test_format_1_manifests_with_broken_steps_are_refused(model):
+    _, path = model
+
+    def broken(manifest):
+        manifest["format_version"] = 1
+        manifest["steps"][0]["class"] = "pipeline.image_pipeline.ImagePipeline"
+        _step(manifest, "classifier")["params"] = ["reg", 1e-4]
+
+    _rewrite_manifest(path, broken)
+    with pytest.raises(ArtifactError, match="step 'classifier': 'params' is missing or not a dict"):
+        load(path)
+
+
+@pytest.mark.parametrize("reg, expected", [(0, 0.0), (2e-4, 1e-4), (1, 0.5)])
+def test_format_1_halves_a_numeric_reg_of_the_net(model, reg, expected):
+    _, path = model
+
+    def as_format_1(manifest):
+        manifest["format_version"] = 1
+        manifest["steps"][0]["class"] = "pipeline.image_pipeline.ImagePipeline"
+        _step(manifest, "classifier")["params"]["reg"] = reg
+
+    _rewrite_manifest(path, as_format_1)
+    assert load(path).classifier_.reg == expected
+
+
+def test_two_steps_with_one_name_are_refused(model):
+    _, path = model
+    _rewrite_manifest(path, lambda m: m["steps"].append(dict(_step(m, "classifier"))))
+    with pytest.raises(ArtifactError, match="two steps are named 'classifier'"):
+        load(path)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda m: m["input"].update(size=[8.0, 8.0]), r"input\.size must be \[height, width\]"),
+    (lambda m: m["input"].update(size=[0, 8]), r"input\.size must be \[height, width\]"),
+    (lambda m: m["input"].update(size=[True, 8]), r"input\.size must be \[height, width\]"),
+    (lambda m: m["input"].update(color_mode="CMYK"), r"input\.color_mode must be one of"),
+    (lambda m: m.update(class_names=[0, 1, 2]), "class_names must be 3 strings"),
+    (lambda m: m.update(classes=[[0], [1], [2]]), "disagree with the classifier's"),
+    (lambda m: m.update(metrics=[]), "'metrics' is missing or not a dict"),
+    (lambda m: m["arrays"].update(sha256=5), "'arrays' must name arrays.npz and its sha256"),
+    (lambda m: m["arrays"].update(file="../../etc/passwd"), "'arrays' must name arrays.npz and its sha256"),
+    (lambda m: _step(m, "classifier")["params"].update(reg={"__scalar__": 5}), "step 'classifier'.*cannot rebuild"),
+    (lambda m: _step(m, "classifier")["params"].update(reg={"__items__": [[[1], 2]]}),
+     "step 'classifier'.*cannot rebuild"),
+    (lambda m: _step(m, "classifier")["params"].update(reg={"__float__": ["nan"]}),
+     "step 'classifier'.*cannot rebuild"),
+    (lambda m: _step(m, "classifier")["params"].update(reg={"__x": 1, "y": 2}), "unknown value"),
+    (lambda m: _step(m, "pipeline")["state"].update(classifier_={"__step__": ["classifier"]}),
+     "step 'pipeline'.*cannot rebuild"),
+])
+def test_top_level_and_tagged_values_of_the_wrong_shape_are_refused(model, edit, match):
+    _, path = model
+    _rewrite_manifest(path, edit)
+    with pytest.raises(ArtifactError, match=match):
+        load(path)
+
+
+@pytest.mark.parametrize("raw, match", [
+    (b" " * (artifacts.MAX_MANIFEST_BYTES + 1), "more than a manifest may hold"),
+    (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
+    (b'{"format": "cvpipe-model", "x": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_001, "not valid JSON"),
+    (b"\xff\xfe{}", "not valid JSON"),
+    (b"\xef\xbb\xbf{}", "not valid JSON"),
+    (b"NaN", "not a cvpipe model manifest"),
+    (b"[]", "not a cvpipe model manifest"),
+])
+def test_manifests_that_are_no_json_object_are_refused(model, raw, match):
+    _, path = model
+    (path / "manifest.json").write_bytes(raw)
+    with pytest.raises(ArtifactError, match=match):
+        load(path)
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "/dev/urandom"])
+def test_a_manifest_linked_to_an_endless_device_is_refused(model, target):
+    if not os.path.exists(target):
+        pytest.skip(f"no {target} here")
+    _, path = model
+    (path / "manifest.json").unlink()
+    (path / "manifest.json").symlink_to(target)
+    with pytest.raises(ArtifactError, match="more than a manifest may hold"):
+        load(path)
+
+
+def test_a_manifest_or_arrays_that_are_folders_are_refused(model):
+    _, path = model
+    (path / "arrays.npz").unlink()
+    (path / "arrays.npz").mkdir()
+    with pytest.raises(ArtifactError, match=r"arrays\.npz: missing"):
+        load(path)
+    (path / "manifest.json").unlink()
+    (path / "manifest.json").mkdir()
+    with pytest.raises(ArtifactError, match=r"manifest\.json: a folder"):
+        load(path)
+
+
+def test_arrays_linked_to_a_device_are_refused(model):
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero here")
+    _, path = model
+    (path / "arrays.npz").unlink()
+    (path / "arrays.npz").symlink_to("/dev/zero")
+    with pytest.raises(ArtifactError, match=r"arrays\.npz: missing"):
+        load(path)

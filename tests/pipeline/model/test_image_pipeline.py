@@ -189,3 +189,45 @@ def test_the_short_standardization_equals_the_scalers_transform(digits_test, wit
         np.testing.assert_array_equal(pipe._standardize(Z), pipe.scaler_.transform(Z))
         assert pipe._standardize(Z).dtype == pipe.scaler_.transform(Z).dtype == dtype
         np.testing.assert_array_equal(Z, before)
+
+
+# ------------------------------------------ the short standardization, attacked (red team)
+@pytest.fixture(scope="module")
+def standardized_pipe(digits_test):
+    return ImagePipeline("hog:pixels_per_cell=4x4,cells_per_block=1x1,raw", "softmax:n_epochs=2").fit(
+        digits_test.images, digits_test.labels)
+
+
+@pytest.mark.parametrize("case", ["float16", "F-ordered", "strided", "negative zeros", "zeros", "NaN", "subnormals",
+                                  "huge", "read-only", "int32", "uint8", "one row"])
+def test_the_short_standardization_equals_the_scaler_on_odd_arrays(standardized_pipe, digits_test, case):
+    pipe = standardized_pipe
+    Z = pipe.features_.transform(digits_test.images[:6])
+    Z = {"float16": lambda: Z.astype(np.float16), "F-ordered": lambda: np.asfortranarray(Z),
+         "strided": lambda: np.repeat(Z, 2, axis=1)[:, ::2], "negative zeros": lambda: np.full_like(Z, -0.0),
+         "zeros": lambda: np.zeros_like(Z), "NaN": lambda: np.where(Z > 0.5, np.nan, Z).astype(np.float32),
+         "subnormals": lambda: np.full_like(Z, 1e-45), "huge": lambda: np.full_like(Z, 3e38),
+         "read-only": lambda: (lambda a: (a.setflags(write=False), a)[1])(Z.copy()),
+         "int32": lambda: (Z * 100).astype(np.int32), "uint8": lambda: (Z * 100).astype(np.uint8),
+         "one row": lambda: Z[:1]}[case]()
+    before = Z.copy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        fast, library = pipe._standardize(Z), pipe.scaler_.transform(Z)
+    assert fast.dtype == library.dtype and fast.shape == library.shape
+    np.testing.assert_array_equal(fast, library)
+    assert np.array_equal(np.signbit(fast), np.signbit(library))
+    np.testing.assert_array_equal(Z, before)  # with copy=True the features are left as they were
+
+
+@pytest.mark.parametrize("case", ["C-ordered", "F-ordered", "strided", "read-only", "one image"])
+def test_predictions_equal_the_library_paths_whatever_the_image_layout(standardized_pipe, digits_test, monkeypatch,
+                                                                       case):
+    images = digits_test.images[:8]
+    images = {"C-ordered": lambda: images, "F-ordered": lambda: np.asfortranarray(images),
+              "strided": lambda: np.repeat(images, 2, axis=2)[:, :, ::2],
+              "read-only": lambda: (lambda a: (a.setflags(write=False), a)[1])(images.copy()),
+              "one image": lambda: images[:1]}[case]()
+    pipe = standardized_pipe
+    fast = pipe.predict_proba(images)
+    monkeypatch.setattr(pipe, "_standardize", pipe.scaler_.transform)
+    np.testing.assert_array_equal(fast, pipe.predict_proba(images))

@@ -76,3 +76,99 @@ def test_values_are_typed(text, value):
     from pipeline.model.spec import parse_value
 
     assert parse_value(text) == value and type(parse_value(text)) is type(value)
+
+
+# ------------------------------------------------------------- hostile specs (red team)
+@pytest.mark.parametrize("text, value", [
+    ("7x", "7x"), ("x7", "x7"), ("7xx7", "7xx7"), ("7x-7", "7x-7"), ("7x7x7", (7, 7, 7)), ("7 x 7", (7, 7)),
+    ("0x0", (0, 0)), ("-7", -7), ("1e999", float("inf")), ("null", None), ("hög", "hög"), ("[7, 7]", "[7, 7]"),
+    ("{a: 1}", "{a: 1}"), ("&a [*a]", "&a [*a]"),
+])
+def test_odd_values_are_typed_or_kept_as_text(text, value):
+    from pipeline.model.spec import parse_value
+
+    got = parse_value(text)
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize("text", ["!!python/object/apply:os.system ['echo pwned']", "!!python/name:os.system",
+                                  "!!python/object:pathlib.Path {}", "!!binary aGVsbG8="])
+def test_yaml_tags_in_values_stay_text(text):
+    """A value is read by yaml.safe_load: a tag that would build an object is left as the text."""
+    from pipeline.model.spec import parse_value
+
+    assert parse_value(text) == text
+
+
+@pytest.mark.parametrize("spec, match", [
+    (" ", "expected a feature spec"),
+    (",", "empty item"),
+    ("hog,", "empty item"),
+    (",hog", "empty item"),
+    ("hog:=3", "expected key=value .* got '=3'"),
+    ("=", "starts with a parameter"),
+    ("=3", "starts with a parameter"),
+    (":", "unknown extractor ''"),
+    (":orientations=9", "unknown extractor ''"),
+    ("hog:pixels_per_cell:7", "expected key=value"),
+    ("hog;raw", "unknown extractor 'hog;raw'"),
+    ("hog raw", "unknown extractor 'hog raw'"),
+    ("ＨＯＧ", "unknown extractor"),
+    ("hog:Orientations=9", "HOG has no parameter 'Orientations'"),
+    ("hog:pixels_per_cell=[7,7]", "unknown extractor '7]'"),
+    ("hog,knn", "unknown extractor 'knn'"),
+    ("hog:" + "a" * 10_000 + "=1", "HOG has no parameter"),
+    (None, "expected a feature spec"),
+    (7, "expected a feature spec"),
+])
+def test_hostile_feature_specs_are_spec_errors(spec, match):
+    with pytest.raises(SpecError, match=match):
+        parse_feature_spec(spec)
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("knn,svm", r"expected one classifier in 'knn,svm', got 2: \['knn', 'svm'\]"),
+    ("knn:n_neighbors=3,svm", "expected one classifier"),
+    ("knn:n_neighbors=3\n,svm", "expected one classifier"),
+    ("hog", "unknown classifier 'hog'"),
+    ("knn:=3", "expected key=value"),
+    ("knn:n_neighbors", "expected key=value"),
+    ("n_neighbors=3", "starts with a parameter"),
+    ("knn,", "empty item"),
+    ("", "expected a classifier spec"),
+])
+def test_hostile_classifier_specs_are_spec_errors(spec, match):
+    from pipeline.model.spec import build_classifier
+
+    with pytest.raises(SpecError, match=match):
+        build_classifier(spec)
+
+
+def test_names_are_case_insensitive_and_aliases_work():
+    from classifiers import KNearestNeighbor, TwoLayerNet
+    from pipeline.model.spec import build_classifier
+
+    assert isinstance(build_classifier(" KNN "), KNearestNeighbor)
+    assert isinstance(build_classifier("kNN:"), KNearestNeighbor)  # a name with no parameters
+    net = build_classifier("MLP:hidden_sizes=256x128")
+    assert isinstance(net, TwoLayerNet) and net.hidden_sizes == (256, 128)
+    assert build_classifier("net:hidden_sizes=256").hidden_sizes == (256,)  # widened to the default's length 1
+
+
+def test_a_very_long_spec_builds_or_fails_fast():
+    steps = parse_feature_spec(",".join(["raw:size=2"] * 300))
+    assert len(steps) == 300 and steps[-1][0] == "raw_300"
+
+
+@pytest.mark.parametrize("doc, match", [
+    ("!!python/object/apply:os.system ['echo pwned']\n", "not valid YAML"),
+    ("", "expected a list of {name, params}"),
+    ("- 3\n", "expected a list of {name, params}"),
+    ("- name: sift\n", "unknown extractor 'sift'"),
+    ("hog:\n  cell: 7\n", "HOG has no parameter 'cell'"),
+])
+def test_hostile_spec_files_are_spec_errors(tmp_path, doc, match):
+    path = tmp_path / "spec.yaml"
+    path.write_text(doc)
+    with pytest.raises(SpecError, match=match):
+        parse_feature_spec(str(path))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from classifiers import Softmax
+from classifiers import KNearestNeighbor, LinearSVM, Softmax, TwoLayerNet
 from pipeline.model.spec import SpecError
 from pipeline.selection.search import Dimension, parse_space, random_search
 
@@ -88,3 +88,39 @@ def test_the_same_seed_gives_the_same_search_for_any_n_jobs(blobs, classifier_se
 
     assert without_time(runs[1].best) == without_time(runs[2].best)
     assert [without_time(t) for t in runs[1].trials] == [without_time(t) for t in runs[2].trials]
+
+
+# ---------------------------------------------- the same search for any n_jobs (red team)
+def _without_time(trial):
+    return {k: v for k, v in trial.items() if k != "seconds"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("make, space", [
+    (lambda: TwoLayerNet(n_epochs=2, batch_size=16),  # no seed: the search's
+     "learning_rate=log:1e-4:1e-1,hidden_sizes=choice:8|16x8,dropout=uniform:0:0.5"),
+    (lambda: TwoLayerNet(n_epochs=2, batch_size=16, random_state=np.random.RandomState(5)),
+     "learning_rate=log:1e-4:1e-1"),
+    (lambda: LinearSVM(n_epochs=2, batch_size=16), "learning_rate=log:1e-4:1e3,reg=uniform:0:0.1"),  # some diverge
+    (lambda: KNearestNeighbor(), "n_neighbors=int:1:15,metric=choice:l1|l2"),
+])
+@pytest.mark.parametrize("folds", [0, 3])
+def test_one_two_or_three_processes_give_the_same_search(blobs, make, space, folds):
+    runs = [random_search(make(), *blobs, space, n_trials=4, n_stages=2, folds=folds, n_jobs=n_jobs, random_state=1,
+                          progress=False) for n_jobs in (1, 2, 3)]
+    for run in runs[1:]:
+        assert [_without_time(t) for t in run.trials] == [_without_time(t) for t in runs[0].trials]
+        assert _without_time(run.best) == _without_time(runs[0].best)
+        assert [t["stage"] for t in run.trials] == ["coarse"] * 4 + ["fine1"] * 4
+
+
+def test_a_failed_trial_keeps_its_place_and_scores_none_in_json(blobs):
+    result = random_search(Softmax(n_epochs=2, batch_size=16), *blobs, "learning_rate=choice:0.01|1e300", n_trials=8,
+                           n_stages=1, random_state=0, progress=False)
+    failed = [t for t in result.trials if t["error"]]
+    assert failed and all(t["score"] == float("-inf") for t in failed)
+    doc = result.to_dict()
+    assert all(t["score"] is None for t in doc["trials"] if t["error"]) and doc["best"]["error"] is None
+    import json
+
+    json.dumps(doc, allow_nan=False)  # strict JSON
