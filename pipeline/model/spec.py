@@ -20,6 +20,7 @@ may also be a JSON/YAML file, a list of ``{"name": ..., "params": {...}}`` or a 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,20 +77,36 @@ class SpecError(ValueError):
     """A feature or classifier spec that cannot be understood; the message says what was expected."""
 
 
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_TUPLE = re.compile(r"[0-9]+(?:\s*x\s*[0-9]+)+")
+_WORDS = {"true": True, "false": False, "null": None, "none": None, "~": None}
+
+
 def parse_value(text):
-    """``7`` -> 7, ``0.5`` and ``1e-3`` -> floats, ``true`` -> True, ``7x7`` -> (7, 7), else the string."""
-    if "x" in text and all(part.strip().isdigit() for part in text.split("x")):
-        return tuple(int(part) for part in text.split("x"))
+    """The typed value of a spec's ``key=value``: one small grammar, nothing implicit.
+
+    ``7`` -> 7 (decimal, also with leading zeros), ``0.5``, ``1e-3`` -> floats,
+    ``true``/``false`` -> bools, ``null`` or ``none`` -> None, ``7x7`` -> (7, 7); anything
+    else stays the string it is (``yes``, ``0x1F`` and ``3:4`` too: YAML 1.1 would have
+    made them True, 31 and 184).
+
+    Raises
+    ------
+    SpecError
+        A number too long to be one (Python refuses ints of more than 4,300 digits).
+    """
+    text = text.strip()
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value if isinstance(value, (int, float, bool)) or value is None else text
+        if _TUPLE.fullmatch(text):
+            return tuple(int(part) for part in text.split("x"))
+        if _INT.fullmatch(text):
+            return int(text)
+    except ValueError:
+        raise SpecError(f"the value {text[:20]}... has {len(text)} characters: too long for a number") from None
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    return _WORDS[text.lower()] if text.lower() in _WORDS else text
 
 
 def parse_spec(spec, kind="features"):
@@ -119,9 +136,12 @@ def parse_spec(spec, kind="features"):
             raise SpecError(f"{what} {spec!r} starts with a parameter; expected name:key=value")
         if token:
             key, eq, value = token.partition("=")
-            if not eq or not key.strip():
+            key = key.strip()
+            if not eq or not key or not value.strip():
                 raise SpecError(f"expected key=value in {what} {spec!r}, got {token!r}")
-            steps[-1][1][key.strip()] = parse_value(value.strip())
+            if key in steps[-1][1]:
+                raise SpecError(f"{key!r} is given twice for {steps[-1][0]!r} in {what} {spec!r}")
+            steps[-1][1][key] = parse_value(value)
     return steps
 
 
@@ -157,11 +177,17 @@ def build(name, params, kind):
 
 def _parse_document(doc, source):
     if isinstance(doc, dict):
-        return [(name, params or {}) for name, params in doc.items()]
-    if isinstance(doc, list) and all(isinstance(d, dict) and "name" in d for d in doc):
-        return [(d["name"], d.get("params") or {}) for d in doc]
-    raise SpecError(f"{source}: expected a list of {{name, params}} or a mapping name -> params, "
-                    f"got {type(doc).__name__}")
+        steps = list(doc.items())
+    elif isinstance(doc, list) and all(isinstance(d, dict) and "name" in d for d in doc):
+        steps = [(d["name"], d.get("params")) for d in doc]
+    else:
+        raise SpecError(f"{source}: expected a list of {{name, params}} or a mapping name -> params, "
+                        f"got {type(doc).__name__}")
+    for name, params in steps:
+        if not isinstance(name, str) or not (params is None or isinstance(params, dict)):
+            raise SpecError(f"{source}: expected each extractor as a name and a mapping of parameters, got "
+                            f"{name!r} with {type(params).__name__} {str(params)[:40]!r}")
+    return [(name, params or {}) for name, params in steps]
 
 
 def _read_document(path):
@@ -171,8 +197,9 @@ def _read_document(path):
     text = path.read_text()
     try:
         doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise SpecError(f"{path}: not valid {path.suffix[1:].upper()}: {exc}") from exc
+    except (json.JSONDecodeError, yaml.YAMLError, ValueError) as exc:
+        problem = " ".join(str(exc).split())  # one line: YAML's messages span several
+        raise SpecError(f"{path}: not valid {path.suffix[1:].upper()}: {problem}") from exc
     return _parse_document(doc, str(path))
 
 

@@ -87,6 +87,9 @@ def parse_space(text):
             low, high = (float(v) for v in args.split(":"))
         except ValueError:
             raise SpecError(f"{name}: expected {kind}:LOW:HIGH with two numbers, got {args!r}") from None
+        if not math.isfinite(high - low) or (kind == "int" and max(abs(low), abs(high)) >= 2**62):
+            raise SpecError(f"{name}: expected finite bounds a finite distance apart (integers below 2**62 for "
+                            f"int), got {low}, {high}")
         if not low < high or (kind == "log" and low <= 0):
             raise SpecError(f"{name}: expected 0 < LOW < HIGH for log, LOW < HIGH otherwise; got {low}, {high}")
         dims.append(Dimension(name, kind, low, high))

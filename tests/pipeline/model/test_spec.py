@@ -172,3 +172,41 @@ def test_hostile_spec_files_are_spec_errors(tmp_path, doc, match):
     path.write_text(doc)
     with pytest.raises(SpecError, match=match):
         parse_feature_spec(str(path))
+
+
+@pytest.mark.parametrize("text", ["3:4", "0x1F", "0b11", "0o17", "yes", "off", "on", "no", "1_000"])
+def test_values_yaml_would_turn_into_other_numbers_stay_text(text):
+    """YAML 1.1 reads 3:4 as 184, 0x1F as 31, yes as True: a spec value means what it says."""
+    from pipeline.model.spec import parse_value
+
+    assert parse_value(text) == text
+    assert parse_value("010") == 10 and parse_value(" 7 ") == 7
+
+
+def test_a_key_given_twice_is_refused():
+    from pipeline.model.spec import build_classifier
+
+    with pytest.raises(SpecError, match="'n_neighbors' is given twice for 'knn' in classifier spec"):
+        build_classifier("knn:n_neighbors=3,n_neighbors=5")
+    with pytest.raises(SpecError, match="'bins' is given twice for 'color_hist'"):
+        parse_feature_spec("color_hist:bins=8,bins=16")
+
+
+def test_odd_digits_are_text_and_huge_numbers_a_clear_error():
+    import numpy as np
+
+    from pipeline.model.spec import build_classifier
+
+    net = build_classifier("net:hidden_sizes=²x²")  # superscript digits are not digits here: the text
+    with pytest.raises(ValueError, match="hidden_sizes must be a tuple of integers >= 1, got '²x²'"):
+        net.fit(np.zeros((4, 2)), [0, 1, 0, 1])
+    with pytest.raises(SpecError, match="has 5000 characters: too long for a number"):
+        build_classifier("knn:n_neighbors=" + "9" * 5000)
+
+
+@pytest.mark.parametrize("doc", ["hog: [1, 2]\n", "hog: x\n", '[{"name": "hog", "params": 5}]'])
+def test_spec_files_whose_parameters_are_not_a_mapping_are_refused(tmp_path, doc):
+    path = tmp_path / "spec.yaml"
+    path.write_text(doc)
+    with pytest.raises(SpecError, match="expected each extractor as a name and a mapping of parameters"):
+        parse_feature_spec(str(path))

@@ -124,3 +124,10 @@ def test_a_failed_trial_keeps_its_place_and_scores_none_in_json(blobs):
     import json
 
     json.dumps(doc, allow_nan=False)  # strict JSON
+
+
+@pytest.mark.parametrize("text", ["lr=uniform:0:1e309", "lr=log:1e-3:1e309", "n=int:1:1e309", "n=int:1:1e20",
+                                  "u=uniform:-1e308:1e308", "x=uniform:nan:1"])
+def test_bounds_must_be_finite_numbers_a_finite_distance_apart(text):
+    with pytest.raises(SpecError, match="expected finite bounds"):
+        parse_space(text)
