@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,9 @@ SAFE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
 _OPENED = SAFE_FORMATS + ("MPO",)
 COLOR_MODES = ("L", "RGB")
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
+#: The first bytes of the raster formats, to say "a truncated PNG" rather than "no format".
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+               (b"BM", "BMP"), (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"RIFF", "WEBP"))
 _DOCUMENTS = ((b"%PDF", "a PDF document"), (b"<svg", "an SVG document"), (b"<?xml", "an XML (or SVG) document"),
               (b"<!doctype html", "an HTML document"), (b"<html", "an HTML document"),
               (b"PK\x03\x04", "a ZIP archive"), (b"%!PS", "a PostScript document"))
@@ -69,7 +73,7 @@ def describe_bytes(data, size=None):
     size = len(data) if size is None else size
     if not size:
         return "an empty file (0 bytes)"
-    head = data[:256].lstrip().lower()
+    head = data[:256].removeprefix(b"\xef\xbb\xbf").lstrip().lower()  # a UTF-8 byte-order mark first
     for magic, what in _DOCUMENTS:
         if head.startswith(magic.lower()) or (magic == b"<svg" and b"<svg" in head):
             return f"{what} ({size} bytes)"
@@ -80,19 +84,49 @@ def describe_bytes(data, size=None):
 
 
 def _is_document(data):
-    head = data[:256].lstrip().lower()
+    head = data[:256].removeprefix(b"\xef\xbb\xbf").lstrip().lower()
     return any(head.startswith(m.lower()) for m, _ in _DOCUMENTS) or b"<svg" in head
 
 
 def _describe(source):
     """What arrived: a description of the bytes, or of the beginning of the file."""
     if isinstance(source, bytes):
-        return describe_bytes(source)
+        head, size = source[:256], len(source)
+    else:
+        try:
+            with open(source, "rb") as fh:
+                head, size = fh.read(256), os.fstat(fh.fileno()).st_size
+        except OSError as exc:
+            return f"a file that cannot be read ({exc.strerror or exc})"
+    return describe_bytes(head, size)
+
+
+def _signature(source):
+    """The raster format whose signature ``source`` starts with, or None."""
+    if isinstance(source, bytes):
+        head = source[:16]
+    else:
+        try:
+            with open(source, "rb") as fh:
+                head = fh.read(16)
+        except OSError:
+            return None
+    return next((name for magic, name in _SIGNATURES if head.startswith(magic)), None)
+
+
+def _check_regular_file(path, where):
+    """Refuse a path that is not a regular file before opening it: opening a FIFO waits
+    for a writer forever, a device can be endless."""
     try:
-        with open(source, "rb") as fh:
-            return describe_bytes(fh.read(256), os.fstat(fh.fileno()).st_size)
+        mode = os.stat(path).st_mode
     except OSError as exc:
-        return f"a file that cannot be read ({exc.strerror or exc})"
+        raise ImageError(f"{where}: cannot read the file {path} ({exc.strerror or exc})") from exc
+    if stat.S_ISDIR(mode):
+        raise ImageError(f"{where}: expected an image file, got the folder {path}")
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or
+                stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise ImageError(f"{where}: expected an image file, got {kind}: {path}")
 
 
 def open_image(source, *, formats=None, max_pixels=None, where="image"):
@@ -127,15 +161,22 @@ def open_image(source, *, formats=None, max_pixels=None, where="image"):
     expected = expected_formats(formats)
     if isinstance(source, bytes) and not source:
         raise ImageError(f"{where} is empty: expected {expected}, got 0 bytes", "empty_image")
+    if not isinstance(source, bytes):
+        _check_regular_file(source, where)
     fh = io.BytesIO(source) if isinstance(source, bytes) else Path(source)
     try:
         im = Image.open(fh, formats=formats)
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"{where}: expected at most {max_pixels or Image.MAX_IMAGE_PIXELS} pixels, got "
-                                 f"an image header claiming more than Pillow ever decodes ({exc})") from exc
+        limit = f"at most {max_pixels} pixels" if max_pixels is not None else "an image Pillow agrees to decode"
+        raise ImageTooLargeError(f"{where}: expected {limit}, got an image header claiming more than Pillow "
+                                 f"ever decodes ({exc})") from exc
     except UnidentifiedImageError as exc:
         if isinstance(source, bytes) and _is_document(source):
             raise UnsupportedImageError(f"{where}: expected {expected}, got {describe_bytes(source)}") from exc
+        fmt = _signature(source)
+        if fmt is not None:
+            raise ImageError(f"{where}: expected a complete {fmt} image, got {_describe(source)}: "
+                             "its header is cut short or corrupt") from exc
         why = "which is none of these formats" if formats else "which it does not recognize"
         raise ImageError(f"{where}: expected {expected}, got {_describe(source)}, {why}") from exc
     except OSError as exc:
@@ -165,7 +206,12 @@ def probe_image(source, where="image"):
     """
     with open_image(source, where=where) as im:
         (w, h), mode = im.size, im.mode
-        if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 degrees
+        try:
+            orientation = im.getexif().get(0x0112, 1)
+        except Exception as exc:  # Pillow raises many types on a corrupt EXIF block
+            raise ImageError(f"{where}: a {im.format} image whose EXIF data is corrupt "
+                             f"({type(exc).__name__}: {exc})") from exc
+        if orientation in (5, 6, 7, 8):  # rotated by 90 degrees
             w, h = h, w
     return (h, w), mode
 

@@ -253,6 +253,18 @@ def _save(path, array, fmt=None):
     Image.fromarray(array).save(path, format=fmt)
 
 
+def test_a_fifo_in_an_image_folder_is_skipped_and_recorded_without_blocking(tmp_path, rng):
+    """Opening a FIFO waits for a writer forever: the reader records it instead."""
+    root = tmp_path / "pets"
+    for i in range(2):
+        _save(root / "cat" / f"{i}.png", rng.integers(0, 256, (8, 8), dtype=np.uint8))
+    os.mkfifo(root / "cat" / "pipe.png")
+    ds = load_dataset(root)
+    assert len(ds) == 2
+    assert dict(ds.skipped)[str(root / "cat" / "pipe.png")].endswith("expected an image file, got a FIFO (named "
+                                                                      f"pipe): {root / 'cat' / 'pipe.png'}")
+
+
 def test_image_folder_png_jpeg_and_corrupt(tmp_path, rng, caplog):
     root = tmp_path / "pets"
     for i in range(3):
@@ -263,7 +275,7 @@ def test_image_folder_png_jpeg_and_corrupt(tmp_path, rng, caplog):
     (root / "dog" / "readme.png").write_text("not an image at all")
     (root / "notes.txt").write_text("loose file")
     (root / "cat" / ".DS_Store").write_bytes(b"\x00")
-    with caplog.at_level(logging.WARNING, logger="pipeline.data.datasets"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.data.folder"):
         ds = load_dataset(root)
     assert ds.images.shape == (7, 16, 20, 3) and ds.images.dtype == np.uint8
     assert ds.class_names == ("cat", "dog") and ds.labels.tolist() == [0, 0, 0, 1, 1, 1, 1]

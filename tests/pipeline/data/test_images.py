@@ -89,9 +89,27 @@ def test_too_many_pixels_is_refused_from_the_header(rng):
 
 
 def test_a_missing_file_or_a_folder_is_an_image_error(tmp_path):
-    for path in (tmp_path / "missing.png", tmp_path):
-        with pytest.raises(ImageError, match="cannot read the file"):
-            decode_image(path, (8, 8), "L")
+    with pytest.raises(ImageError, match="cannot read the file .*missing.png"):
+        decode_image(tmp_path / "missing.png", (8, 8), "L")
+    with pytest.raises(ImageError, match="expected an image file, got the folder"):
+        decode_image(tmp_path, (8, 8), "L")
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path):
+    """Opening a FIFO blocks until something writes to it: the decoder never opens one."""
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(ImageError, match="expected an image file, got a FIFO"):
+        decode_image(tmp_path / "pipe.png", (8, 8), "L")
+
+
+def test_a_corrupt_exif_block_is_an_image_error_when_probing_and_decoding():
+    data = _png(np.zeros((4, 4), np.uint8))
+    end = data.rindex(b"IEND") - 4
+    broken = data[:end] + _chunk(b"eXIf", b"garbage!") + data[end:]
+    with pytest.raises(ImageError, match="a PNG image whose EXIF data is corrupt"):
+        probe_image(broken)
+    with pytest.raises(ImageError, match="fails to decode"):
+        decode_image(broken, (4, 4), "L")
 
 
 def test_describe_bytes_names_binary_data():
@@ -242,13 +260,14 @@ def test_a_header_beyond_what_pillow_ever_decodes_is_too_large_even_without_a_li
 def test_a_zero_by_zero_png_is_an_image_error():
     data = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", 0, 0, 8, 0, 0, 0, 0))
             + _chunk(b"IEND", b""))
-    with pytest.raises(ImageError, match="expected a raster image"):
+    with pytest.raises(ImageError, match="expected a complete PNG image, got .*cut short or corrupt"):
         decode_image(data, (8, 8), "L", formats=SAFE_FORMATS)
 
 
 @pytest.mark.parametrize("data, what", [
     (b"<!DOCTYPE html><html><body>hi</body></html>", "an HTML document"),
     (b"  <html><body>hi</body></html>", "an HTML document"),
+    (b"\xef\xbb\xbf<!DOCTYPE html><html></html>", "an HTML document"),  # after a UTF-8 byte-order mark
     (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>', "an SVG document"),
     (b"<!-- a comment --><svg/>", "an SVG document"),
     (b"%PDF-1.4\n1 0 obj<<>>endobj\n%%EOF\n", "a PDF document"),
@@ -276,5 +295,5 @@ def test_files_that_are_empty_text_or_a_document_are_image_errors(tmp_path):
 def test_a_device_as_the_path_is_an_image_error_without_reading_it_all(device):
     if not os.path.exists(device):
         pytest.skip(f"no {device} here")
-    with pytest.raises(ImageError, match="expected an image Pillow can read"):
+    with pytest.raises(ImageError, match="expected an image file, got a device"):
         decode_image(device, (8, 8), "L", where=device)
