@@ -263,7 +263,9 @@ def _warm_up(model):
 
 
 def _manifest_or_none(path):
+    """The manifest of a model that failed, to describe it, or None: its error is reported
+    already, and no manifest may stop the others from loading."""
     try:
         return read_manifest(path)
-    except (ArtifactError, OSError):
+    except Exception:  # whatever the folder holds
         return None

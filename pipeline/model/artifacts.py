@@ -202,22 +202,26 @@ def _read_manifest_bytes(path):
 def _parse_manifest(raw, file):
     try:
         manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, an integer of too many digits, nesting
         raise ArtifactError(f"{file}: not valid JSON ({exc})") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ArtifactError(f"{file}: not a cvpipe model manifest (expected \"format\": \"{FORMAT}\")")
     version = manifest.get("format_version")
-    if version not in READABLE_VERSIONS or isinstance(version, bool):
+    if type(version) is not int or version not in READABLE_VERSIONS:  # not 1.0, not True
         raise ArtifactError(f"{file}: format_version {version!r} is not supported; this cvpipe "
                             f"({package_version()}) reads format_version {', '.join(map(str, READABLE_VERSIONS))}")
     for key, kind in (("steps", list), ("arrays", dict), ("input", dict), ("classes", list),
                       ("class_names", list), ("metrics", dict)):
         if not isinstance(manifest.get(key), kind):
             raise ArtifactError(f"{file}: {key!r} is missing or not a {kind.__name__}")
-    _migrate(manifest)
     for step in manifest["steps"]:
         if not isinstance(step, dict) or not isinstance(step.get("name"), str):
-            raise ArtifactError(f"{file}: every step needs a name, got {step!r}")
+            raise ArtifactError(f"{file}: every step needs a name, got {str(step)[:80]}")
+        if not isinstance(step.get("class"), str):
+            raise ArtifactError(f"{file}: step {step['name']!r}: expected a class name (a string), "
+                                f"got {str(step.get('class'))[:80]}")
+    _migrate(manifest, file)
+    for step in manifest["steps"]:
         if step.get("class") not in ALLOWED_CLASSES:
             raise ArtifactError(f"{file}: step {step['name']!r} names class {step.get('class')!r}, which is "
                                 "not in the allow-list of model classes; refusing to load it")
@@ -233,7 +237,7 @@ _RENAMED_IN_2 = {"pipeline.image_pipeline.ImagePipeline": CLASS_NAMES[ImagePipel
 _NET = "classifiers.net.TwoLayerNet"
 
 
-def _migrate(manifest):
+def _migrate(manifest, file):
     """Bring a manifest of an older format version up to :data:`FORMAT_VERSION`, in memory.
 
     The arrays are the same in every version (a model predicts the same); names and
@@ -244,12 +248,19 @@ def _migrate(manifest):
     if version == FORMAT_VERSION:
         return
     for step in manifest["steps"]:
-        if not isinstance(step, dict):
+        step["class"] = _RENAMED_IN_2.get(step["class"], step["class"])
+        params = step.get("params")
+        if step["class"] != _NET or not isinstance(params, dict) or "reg" not in params:
             continue
-        step["class"] = _RENAMED_IN_2.get(step.get("class"), step.get("class"))
-        reg = step.get("params", {}).get("reg") if isinstance(step.get("params"), dict) else None
-        if step["class"] == _NET and isinstance(reg, (int, float)) and not isinstance(reg, bool):
-            step["params"]["reg"] = reg / 2  # the same objective in the linear models' convention
+        reg = params["reg"]
+        try:
+            ok = type(reg) in (int, float) and math.isfinite(reg) and reg >= 0
+        except OverflowError:  # an integer too large for a float
+            ok = False
+        if not ok:
+            raise ArtifactError(f"{file}: step {step['name']!r}: a format-{version} TwoLayerNet's reg must be a "
+                                f"number >= 0, got {str(reg)[:40]}")
+        params["reg"] = reg / 2  # the same objective in the linear models' convention
     manifest["format_version"], manifest["migrated_from"] = FORMAT_VERSION, version
 
 

@@ -203,7 +203,7 @@ class Reader:
                 setattr(est, attr, self.decode(value, entry))
         except ArtifactError:
             raise
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError, OverflowError) as exc:
             raise ArtifactError(f"{where}: cannot rebuild it ({type(exc).__name__}: {exc})") from exc
         self._building.discard(name)
         self.built[name] = est

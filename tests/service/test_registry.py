@@ -238,3 +238,24 @@ def test_a_model_that_loads_but_cannot_predict_is_reported_while_the_others_serv
     assert mismatched.status == "error" and mismatched.model is None
     assert "(8, 8)" in mismatched.error and "(9, 9)" in mismatched.error, mismatched.error
     assert registry.get("default").status == "ready"
+
+
+@pytest.mark.parametrize("edit", ["class_is_a_list", "huge_integer"])
+def test_a_tampered_manifest_fails_alone_and_the_others_serve(models_dir, edit):
+    """A manifest that breaks the reader in an unusual way (a class that is a list, an
+    integer of too many digits) is one failed model, never a service that does not start."""
+    import json
+    import shutil
+
+    shutil.copytree(models_dir / "default", models_dir / "evil")
+    file = models_dir / "evil" / "manifest.json"
+    if edit == "class_is_a_list":
+        manifest = json.loads(file.read_text())
+        manifest["steps"][-1]["class"] = ["x"]
+        file.write_text(json.dumps(manifest))
+    else:
+        file.write_text(file.read_text().replace('"format_version": 2', '"format_version": ' + "9" * 5000))
+    registry = ModelRegistry(models_dir)
+    changes = registry.reload()
+    assert "evil" in changes["failed"] and registry.get("evil").status == "error"
+    assert registry.get("default").status == "ready" and registry.ready()

@@ -562,3 +562,59 @@ def test_arrays_linked_to_a_device_are_refused(model):
     (path / "arrays.npz").symlink_to("/dev/zero")
     with pytest.raises(ArtifactError, match=r"arrays\.npz: missing"):
         load(path)
+
+
+def _rewrite_manifest_text(path, edit):
+    """Edit ``manifest.json`` as text (for values json.dumps would not write)."""
+    file = path / "manifest.json"
+    file.write_text(edit(file.read_text()))
+
+
+@pytest.mark.parametrize("version", [1.0, 2.0])
+def test_a_format_version_must_be_an_integer(model, version):
+    _, path = model
+    _rewrite_manifest(path, lambda m: m.update({"format_version": version}))
+    with pytest.raises(ArtifactError, match=r"format_version .* is not supported"):
+        load(path)
+
+
+@pytest.mark.parametrize("cls", [["x"], {"a": 1}, 7])
+def test_a_class_that_is_not_a_string_is_refused_by_name(model, cls):
+    _, path = model
+    _rewrite_manifest(path, lambda m: _step(m, "classifier").update({"class": cls}))
+    with pytest.raises(ArtifactError, match=r"step 'classifier': expected a class name \(a string\)"):
+        load(path)
+
+
+def test_an_integer_of_too_many_digits_is_not_json_here(model):
+    _, path = model
+    _rewrite_manifest_text(path, lambda text: text.replace('"format_version": 2', '"format_version": ' + "9" * 5000))
+    with pytest.raises(ArtifactError, match=r"manifest\.json: not valid JSON"):
+        load(path)
+
+
+@pytest.mark.parametrize("reg", ["1e-3", True, None, float("nan"), [0.001], -1e-3, "HUGE"])
+def test_a_format_1_net_needs_a_number_as_its_reg(model, reg):
+    _, path = model
+
+    def as_format_1(manifest):
+        manifest["format_version"] = 1
+        manifest["steps"][0]["class"] = "pipeline.image_pipeline.ImagePipeline"
+        _step(manifest, "classifier")["params"]["reg"] = 0.123456 if reg == "HUGE" else reg
+
+    _rewrite_manifest(path, as_format_1)
+    if reg == "HUGE":
+        _rewrite_manifest_text(path, lambda text: text.replace("0.123456", "1" + "0" * 400))
+    with pytest.raises(ArtifactError, match=r"step 'classifier': a format-1 TwoLayerNet's reg must be a number >= 0"):
+        load(path)
+
+
+@pytest.mark.parametrize("scalar", [["int64", 10**30], ["uint8", -1], ["float64", "HUGE"]])
+def test_a_numpy_scalar_out_of_its_range_is_refused(model, scalar):
+    _, path = model
+    _rewrite_manifest(path, lambda m: _step(m, "classifier")["state"].update(
+        {"n_iter_": {"__scalar__": [scalar[0], 0.123456 if scalar[1] == "HUGE" else scalar[1]]}}))
+    if scalar[1] == "HUGE":
+        _rewrite_manifest_text(path, lambda text: text.replace("0.123456", "1" + "0" * 400))
+    with pytest.raises(ArtifactError, match=r"step 'classifier'"):
+        load(path)
