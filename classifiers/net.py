@@ -237,6 +237,7 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
         the batch), and widening them to float64 would claim digits they do not have.
         """
         check_is_fitted(self)
+        check_params(self)  # set_params after fit may have changed the activation or the device
         X = check_predict_input(self, X, np.dtype(self.dtype))
         xp = get_array_module(self.device)
         net = FullyConnectedNet({k: to_device(v, xp) for k, v in self.params_.items()},

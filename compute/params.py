@@ -29,6 +29,8 @@ class Interval:
     ----------
     type : {numbers.Integral, numbers.Real}
     left, right : int, float or None
+        ``None``: unbounded on that side over the finite numbers (an infinite value belongs
+        to an interval only as one of its closed ends).
     closed : {"left", "right", "both", "neither"}
         Which ends belong to the interval.
     """
@@ -44,6 +46,10 @@ class Interval:
             return False  # (value != value: NaN)
         low = self.closed in ("left", "both")
         high = self.closed in ("right", "both")
+        if isinstance(value, Real) and not isinstance(value, Integral) and math.isinf(value):
+            # An unbounded end (None) is unbounded over the finite numbers: inf is a value only
+            # where the interval names it as a closed end.
+            return bool((value == self.left and low) or (value == self.right and high))
         return bool((self.left is None or (value >= self.left if low else value > self.left))
                     and (self.right is None or (value <= self.right if high else value < self.right)))
 

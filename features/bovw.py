@@ -206,8 +206,20 @@ class BagOfVisualWords(ImageTransformer):
         mean = xp.asarray(self.whitening_mean_)
         return (desc - mean) @ xp.asarray(self.whitening_matrix_)
 
+    def _check_fitted_params(self, image_shape):
+        """The parameters now must describe the codebook that was fitted (``set_params`` after
+        ``fit`` could change the descriptor's size or the number of words)."""
+        self._check_patch_size(image_shape)
+        fitted, now = self.codebook_.shape, (self.n_words, self._n_dims(image_shape))
+        if fitted != now:
+            raise ValueError(
+                f"{type(self).__name__} was fitted with {fitted[0]} words of {fitted[1]} dimensions; its "
+                f"parameters now give {now[0]} words of {now[1]} (n_words={self.n_words}, patch_size="
+                f"{self.patch_size}, descriptor={self.descriptor!r}): fit it again after changing them")
+
     def _descriptor_chunks(self, images, xp):
         """Yield (start, whitened descriptors of images[start:start + step])."""
+        self._check_fitted_params(images.shape[1:])
         n_dims = self.codebook_.shape[1]
         step = self._chunk_images(images.shape[1:], n_dims)
         for start in range(0, images.shape[0], step):

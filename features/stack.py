@@ -6,6 +6,7 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.utils.validation import check_is_fitted
 
 from compute.params import ParameterConstraintsMixin, Satisfies, check_params
+from features._base import ImageTransformer
 
 
 def _is_named_list(extractors):
@@ -156,11 +157,14 @@ class FeatureStack(ParameterConstraintsMixin, FeatureUnion):
         -------
         ndarray of shape (n_samples, sum of the extractors' n_features), float32
         """
+        check_params(self)
         steps = [(name, step) for name, step in self.extractors if not _is_str(step, "drop")]
-        if params or self.n_jobs not in (None, 1) or not steps or any(_is_str(s, "passthrough") for _, s in steps) \
+        if params or self.n_jobs not in (None, 1) or not steps \
+                or not all(isinstance(step, ImageTransformer) for _, step in steps) \
                 or getattr(self, "_sklearn_output_config", {}).get("transform") not in (None, "default"):
             return np.asarray(super().transform(X, **params), dtype=np.float32)
-        # In one process, the extractors are called in turn and weighted as FeatureUnion does:
+        # In one process, cvpipe's own extractors (2-D float32 output, checked in their transform)
+        # are called in turn and weighted as FeatureUnion does:
         # its joblib dispatch costs a one-image /predict about a seventh of the requests a
         # service answers per second (BENCHMARKS.md, "Shortcuts on the service path"). Tests
         # hold the two paths equal.

@@ -253,11 +253,15 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         pass unchanged, and those checks cost a one-image /predict about an eighth of the
         requests a service answers per second (BENCHMARKS.md, "Shortcuts on the service
         path"). Same dtype and rounding as the scaler: its statistics are cast to ``Z``'s
-        type first, as it does. Tests hold the two equal; any other scaler, or input that
-        is not a float array, goes through ``transform``.
+        type first, as it does. Tests hold the two equal. The arithmetic takes only what
+        the scaler would pass unchanged: a 2-D array of native float32 or float64 of the
+        fitted width with a finite sum (the scaler refuses infinities), that may be
+        written when the scaler does not copy; anything else goes through ``transform``.
         """
         s = self.scaler_
-        if type(s) is not StandardScaler or not isinstance(Z, np.ndarray) or Z.dtype.kind != "f":
+        if not (type(s) is StandardScaler and type(Z) is np.ndarray and Z.ndim == 2
+                and Z.dtype in (np.float32, np.float64) and Z.shape[1] == getattr(s, "n_features_in_", None)
+                and (s.copy or Z.flags.writeable) and np.isfinite(Z.sum())):
             return s.transform(Z)
         out = Z.copy() if s.copy else Z
         if s.with_mean:

@@ -241,3 +241,14 @@ def test_l2_strengths_complete_the_gradients_left_without_l2(rng):
     for name in params:
         np.testing.assert_allclose(grads_without[name] + l2.get(name, 0) * params[name], grads[name], rtol=1e-12)
     assert FullyConnectedNet(params, running, reg=0.0).l2_strengths() is None
+
+
+def test_parameters_changed_after_fit_are_checked_when_predicting(rng):
+    X, y = rng.standard_normal((30, 4)), np.arange(30) % 2
+    net = TwoLayerNet((4,), n_epochs=1, random_state=0).fit(X, y)
+    net.set_params(activation="nope")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        net.predict(X)
+    for name, value in [("learning_rate", np.inf), ("reg", np.inf), ("weight_init", np.inf)]:
+        with pytest.raises(ValueError, match=f"{name} must be"):
+            TwoLayerNet(**{name: value}).fit(X, y)

@@ -290,3 +290,14 @@ def test_gpu_matches_cpu(color_images, params):
     gpu_fit = BagOfVisualWords(**SMALL, **params, device="gpu").fit(color_images)
     np.testing.assert_allclose(gpu_fit.whitening_matrix_, est.whitening_matrix_, rtol=1e-3, atol=1e-3)
     assert gpu_fit.transform(color_images).shape == cpu.shape
+
+
+@pytest.mark.parametrize("change, match", [({"patch_size": 6}, "fitted with 4 words of 16 dimensions; its parameters "
+                                                               "now give 4 words of 36"),
+                                           ({"patch_size": 40}, "does not fit in images"),
+                                           ({"n_words": 9}, "now give 9 words")])
+def test_parameters_changed_after_fit_are_a_clear_error(gray_images, change, match):
+    bovw = BagOfVisualWords(n_words=4, patch_size=4, stride=4, random_state=0).fit(gray_images)
+    bovw.set_params(**change)
+    with pytest.raises(ValueError, match=match):
+        bovw.transform(gray_images)

@@ -196,3 +196,25 @@ def test_n_jobs_one_takes_the_one_process_path_with_the_same_result(color_images
     parts = [("color", ColorHistogram(bins=6)), ("hog", HOG())]
     one = FeatureStack(parts, n_jobs=1, transformer_weights={"hog": 0.25}).fit(color_images)
     _assert_same(*_both_paths(one, color_images))
+
+
+def test_a_part_from_outside_goes_through_feature_union_and_its_checks(gray_images):
+    """The one-process path takes cvpipe's extractors only: a part that returns 1-D output
+    gets FeatureUnion's error, as fit_transform gives it."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    flat_mean = FunctionTransformer(lambda X: np.asarray(X, dtype=np.float64).reshape(len(X), -1).mean(1))
+    stack = FeatureStack([("hog", HOG()), ("mean", flat_mean)])
+    with pytest.raises(ValueError, match="1 dimensions"):
+        stack.fit_transform(gray_images)
+    stack = FeatureStack([("hog", HOG())]).fit(gray_images)
+    stack.set_params(extractors=[("hog", HOG()), ("mean", flat_mean)])
+    with pytest.raises(Exception, match="1 dimensions|not fitted"):
+        stack.transform(gray_images)
+
+
+def test_transform_checks_the_parameters_as_fit_does(gray_images):
+    stack = FeatureStack([("hog", HOG())]).fit(gray_images)
+    stack.set_params(extractors=[])
+    with pytest.raises(ValueError, match="extractors must be a non-empty list"):
+        stack.transform(gray_images)

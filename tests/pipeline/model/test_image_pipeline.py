@@ -231,3 +231,23 @@ def test_predictions_equal_the_library_paths_whatever_the_image_layout(standardi
     fast = pipe.predict_proba(images)
     monkeypatch.setattr(pipe, "_standardize", pipe.scaler_.transform)
     np.testing.assert_array_equal(fast, pipe.predict_proba(images))
+
+
+def test_what_the_short_standardization_does_not_take_gets_the_scalers_answer(digits_test):
+    """Byte-swapped or long floats, infinities, a wrong width, read-only input to a scaler
+    that does not copy: the scaler's own answer or error, never the arithmetic's."""
+    from sklearn.preprocessing import StandardScaler
+
+    images, labels = digits_test.images, digits_test.labels
+    pipe = ImagePipeline("raw", "softmax", scaler=StandardScaler(copy=False)).fit(images, labels)
+    Z = pipe.features_.transform(images)
+    for odd in (Z.astype(">f4"), Z.astype(np.longdouble)):
+        np.testing.assert_array_equal(pipe._standardize(odd.copy()), pipe.scaler_.transform(odd.copy()))
+        assert pipe._standardize(odd.copy()).dtype == pipe.scaler_.transform(odd.copy()).dtype
+    with pytest.raises(ValueError, match="infinity"):
+        pipe._standardize(np.where(Z > 0.5, np.inf, Z))
+    with pytest.raises(ValueError, match="features, but StandardScaler is expecting 64 features"):
+        pipe._standardize(Z[:, :10].copy())
+    read_only = Z.copy()
+    read_only.flags.writeable = False
+    np.testing.assert_array_equal(pipe._standardize(read_only), StandardScaler().fit(Z).transform(Z))
