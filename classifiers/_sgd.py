@@ -46,5 +46,9 @@ def minibatches(n_samples, batch_size, rng, xp=np):
 
 
 def decayed_learning_rate(learning_rate, decay, epoch):
-    """Step decay per epoch: ``learning_rate * decay ** epoch``."""
-    return learning_rate * decay ** epoch
+    """Step decay per epoch: ``learning_rate * decay ** epoch``, a Python float.
+
+    (A NumPy scalar such as ``np.float16(1e-3)`` is a valid learning rate; the compiled
+    optimizer steps take a double.)
+    """
+    return float(learning_rate) * float(decay) ** epoch

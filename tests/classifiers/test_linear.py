@@ -207,3 +207,12 @@ def test_gpu_fit_matches_cpu_fit(cls, blobs):
     np.testing.assert_allclose(gpu.W_, cpu.W_, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(gpu.loss_history_, cpu.loss_history_, rtol=1e-7)
     np.testing.assert_array_equal(gpu.predict(X), cpu.predict(X))
+
+
+@pytest.mark.parametrize("cls", [Softmax, LinearSVM])
+def test_numpy_scalar_hyperparameters_train_as_their_python_values(cls, blobs):
+    X, y = blobs
+    numpy_scalars = cls(learning_rate=np.float16(0.0078125), learning_rate_decay=np.float32(0.5), n_epochs=2,
+                        random_state=0).fit(X, y)
+    plain = cls(learning_rate=0.0078125, learning_rate_decay=0.5, n_epochs=2, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(numpy_scalars.W_, plain.W_)
