@@ -35,6 +35,19 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _decompressed_copies_in_a_temporary_folder(tmp_path_factory):
+    """Gzipped IDX files are decompressed once into $CVPIPE_CACHE: a folder of this test
+    session, not the user's cache."""
+    old = os.environ.get("CVPIPE_CACHE")
+    os.environ["CVPIPE_CACHE"] = str(tmp_path_factory.mktemp("decompressed"))
+    yield
+    if old is None:
+        os.environ.pop("CVPIPE_CACHE", None)
+    else:
+        os.environ["CVPIPE_CACHE"] = old
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _one_thread_per_native_pool():
     """One BLAS/OpenMP thread per test process: on a small shared machine, k-means and
     BLAS threads waiting on each other made the suite many times slower."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.data.dataset import DatasetError
+from pipeline.data.dataset import Batch, Dataset, DatasetError, content_fingerprint
 
 BATCHES_FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -93,6 +93,9 @@ def load_pickle(path):
     except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             UnicodeError) as exc:
         raise DatasetError(path, f"invalid pickle ({type(exc).__name__}: {exc})") from exc
+    except (MemoryError, OverflowError) as exc:  # a length or shape far beyond the file's size
+        raise DatasetError(path, f"invalid pickle: it asks for more memory than a batch of "
+                                 f"{path.stat().st_size:,} bytes can describe ({type(exc).__name__})") from exc
 
 
 def _get(entry, key, path):
@@ -155,18 +158,56 @@ def missing_files(folder, split):
     return [f for f in (META_FILE, *SPLIT_FILES[split]) if not (Path(folder) / f).is_file()]
 
 
-def read_split(folder, split):
-    """Read every batch of ``split`` from a ``cifar-10-batches-py`` folder.
+class CifarDataset(Dataset):
+    """One split of a ``cifar-10-batches-py`` folder, read a batch file at a time.
 
-    Returns
-    -------
-    images : ndarray of uint8, shape (n, 32, 32, 3)
-    labels : ndarray of int64, shape (n,)
-    class_names : tuple of str
+    Opening reads each batch once for its labels (the images are dropped); a range
+    reads only the batches it overlaps. Images ``(n, 32, 32, 3)``.
     """
-    folder = Path(folder)
-    class_names = read_meta(folder / META_FILE)
-    parts = [read_batch(folder / f, len(class_names)) for f in SPLIT_FILES[split]]
-    images = np.concatenate([p[0] for p in parts])
-    labels = np.concatenate([p[1] for p in parts])
-    return images, labels, class_names
+
+    def __init__(self, folder, split, name="", source=""):
+        folder = Path(folder)
+        self.folder, self.split, self.name, self.source = folder, split, name, str(source or folder)
+        self.class_names = read_meta(folder / META_FILE)
+        labels = [read_batch(folder / f, len(self.class_names))[1] for f in SPLIT_FILES[split]]
+        self.labels = np.concatenate(labels)
+        self.labels.flags.writeable = False
+        self.image_shape = (32, 32, 3)
+        self._freeze()
+
+    def task(self, start, stop):
+        start, stop = self._check_range(start, stop)
+        return {"kind": "cifar", "folder": str(self.folder), "split": self.split,
+                "class_names": list(self.class_names), "start": start, "stop": stop}
+
+    def _read_task(self, task):
+        return read_task(task)
+
+    def _fingerprint(self):
+        blocks = (read_batch(self.folder / f, len(self.class_names))[0] for f in SPLIT_FILES[self.split])
+        return content_fingerprint((len(self), *self.image_shape), blocks, self.labels)
+
+
+_BATCH = {}  # per process: the last batch file read, by its path
+
+
+def read_task(task):
+    """The rows ``[start, stop)`` of a CIFAR task: only the batch files they are in are read."""
+    folder, start, stop = Path(task["folder"]), task["start"], task["stop"]
+    images, labels, first = [], [], 0
+    for name in SPLIT_FILES[task["split"]]:
+        path = folder / name
+        if str(path) not in _BATCH:
+            _BATCH.clear()
+            _BATCH[str(path)] = read_batch(path, len(task["class_names"]))
+        batch_images, batch_labels = _BATCH[str(path)]
+        last = first + len(batch_labels)
+        if first < stop and start < last:
+            lo, hi = max(start, first) - first, min(stop, last) - first
+            images.append(batch_images[lo:hi])
+            labels.append(batch_labels[lo:hi])
+        first = last
+        if first >= stop:
+            break
+    return Batch(np.concatenate(images) if images else np.zeros((0, 32, 32, 3), np.uint8),
+                 np.concatenate(labels) if labels else np.zeros(0, np.int64))

@@ -1,20 +1,25 @@
-"""Datasets: one loader for named datasets, image folders and ``.npz`` files.
+"""Datasets: one opener for named datasets and files, lazy or in memory.
 
-``load_dataset(name_or_path, split)`` returns a :class:`Dataset` (uint8 images, int64
-labels, class names). Sources:
+``open_dataset(name_or_path, split)`` returns a :class:`~pipeline.data.dataset.Dataset`, a
+chunked, lazy source that reads a range of rows at a time; ``load_dataset`` returns the
+same split in memory (an :class:`~pipeline.data.dataset.ArrayDataset`, for small data:
+IDX files stay memory-mapped, nothing is copied). Sources:
 
-- ``"fashion-mnist"``, ``"mnist"``: IDX files (plain or ``.gz``) in the first data root
-  holding both files of the split (see :func:`data_roots`).
-- ``"cifar10"``: ``<root>/cifar10/cifar-10-batches-py`` (or ``<root>/cifar10``), read with
-  a restricted unpickler; images ``(N, 32, 32, 3)``.
-- ``"digits"``: scikit-learn's bundled 8x8 digits (see :mod:`pipeline.data.digits`).
-- a path to a ``.npz`` file (``images``, ``labels``, optional ``class_names``), to an image
-  folder ``ROOT/<class>/<image>`` (see :func:`pipeline.data.folder.load_image_folder`), to a folder of IDX
-  files, or to a ``cifar-10-batches-py`` folder.
+- ``"fashion-mnist"``, ``"mnist"``: IDX files (plain or ``.gz``, decompressed once into
+  the cache and memory-mapped) in the first data root holding both files of the split
+  (see :func:`pipeline.data.paths.data_roots`);
+- ``"cifar10"``: ``<root>/cifar10/cifar-10-batches-py`` (or ``<root>/cifar10``), read a
+  batch file at a time with a restricted unpickler; images ``(N, 32, 32, 3)``;
+- ``"digits"``: scikit-learn's bundled 8x8 digits (see :mod:`pipeline.data.digits`);
+- a path to a ``.npz`` file (``images``, ``labels``, optional ``class_names``), a ``.csv``
+  listing of ``path,label`` lines (paths may be URLs), a ``.tar`` shard or a folder of
+  them (the WebDataset layout), an image folder ``ROOT/<class>/<image>``, a folder of IDX
+  files, or a ``cifar-10-batches-py`` folder.
 
-Errors are :class:`DatasetError` (a ``ValueError``) naming the file and what was wrong;
-a dataset that cannot be found is :class:`DatasetNotFoundError` (also a
-``FileNotFoundError``) listing every place searched.
+:func:`read_task` reads back the rows a :meth:`Dataset.task` describes, in any process:
+what a batch job's workers call. Errors are :class:`DatasetError` (a ``ValueError``)
+naming the file and what was wrong; a dataset that cannot be found is
+:class:`DatasetNotFoundError` (also a ``FileNotFoundError``) listing every place searched.
 """
 from __future__ import annotations
 
@@ -22,41 +27,24 @@ import logging
 import os
 from pathlib import Path
 
-from pipeline.data import cifar, digits, idx, npz
-from pipeline.data.dataset import SPLITS, Dataset, DatasetError, DatasetNotFoundError
-from pipeline.data.folder import load_image_folder
+from pipeline.data import cifar, digits, files, idx, npz, shards
+from pipeline.data.dataset import SPLITS, Batch, DatasetError, DatasetNotFoundError
+from pipeline.data.folder import FolderDataset
+from pipeline.data.listing import ListingDataset
+from pipeline.data.paths import data_roots, default_cache_dir
 
 logger = logging.getLogger(__name__)
 
+__all__ = ["available_datasets", "canonical_name", "data_roots", "default_cache_dir", "load_dataset",
+           "open_dataset", "read_task"]
+
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-MNIST_CLASSES = tuple("0123456789")
+MNIST_CLASSES = digits.CLASS_NAMES
 IDX_DATASETS = {"fashion-mnist": FASHION_MNIST_CLASSES, "mnist": MNIST_CLASSES}
 NAMED_DATASETS = ("fashion-mnist", "mnist", "cifar10", "digits")
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist",
             "cifar-10": "cifar10", "cifar_10": "cifar10"}
-
-#: Searched last; Debian's ``dataset-fashion-mnist`` installs into it. Patchable in tests.
-SYSTEM_DATA_DIR = Path("/usr/share/datasets")
-
-
-def data_roots():
-    """Folders searched for named datasets, in order.
-
-    ``$CVPIPE_DATA`` (when set), ``~/.cache/cvpipe``, then ``/usr/share/datasets``.
-    A dataset NAME lives in ``<root>/NAME/``.
-    """
-    roots = []
-    if os.environ.get("CVPIPE_DATA"):
-        roots.append(Path(os.environ["CVPIPE_DATA"]).expanduser())
-    roots.append(Path.home() / ".cache" / "cvpipe")
-    roots.append(Path(SYSTEM_DATA_DIR))
-    return roots
-
-
-def default_cache_dir():
-    """Where downloads go: ``$CVPIPE_DATA`` if set, else ``~/.cache/cvpipe``."""
-    return data_roots()[0]
 
 
 def canonical_name(name):
@@ -102,22 +90,22 @@ def _find_named(name, split):
     raise DatasetNotFoundError(name, searched, hint)
 
 
-def load_dataset(name_or_path, split="train", *, size=None, mode=None):
-    """Load a dataset split.
+def open_dataset(name_or_path, split="train", *, size=None, mode=None):
+    """Open a dataset split as a chunked, lazy source.
 
     Parameters
     ----------
     name_or_path : str or path-like
         ``"fashion-mnist"``, ``"mnist"``, ``"cifar10"``, ``"digits"`` (a string equal to a
         name, in any case, means the named dataset), or a path (a ``pathlib.Path`` is
-        always a path) to a ``.npz`` file, an image folder, a folder of IDX files or a
-        CIFAR batches folder.
+        always a path): see the module docstring.
     split : {"train", "test"}
+        A ``.npz``, ``.csv`` or shard source is one split: it is read as given.
     size : int or (height, width), optional
-        Image folders only: the size every image is resized to (default: the most
-        common size among the images).
+        Image files only (folders, listings, shards): the size every image is resized
+        to (default: the most common among a sample of the files).
     mode : {"L", "RGB"}, optional
-        Image folders only: the color mode (default: "L" if every image is grayscale).
+        Image files only: the color mode (default: "L" if every sampled image is grayscale).
 
     Returns
     -------
@@ -134,47 +122,89 @@ def load_dataset(name_or_path, split="train", *, size=None, mode=None):
     _check_split(split)
     name = "" if isinstance(name_or_path, os.PathLike) else canonical_name(name_or_path)
     path = None if name in NAMED_DATASETS else Path(name_or_path).expanduser()
-    if path is not None and path.is_dir() and not cifar.batches_folder(path) and not _has_idx(path):
-        return load_image_folder(path, split, size=size, mode=mode)
+    if path is not None and path.exists() and _is_image_files(path):
+        opener = {".csv": ListingDataset, ".tar": shards.ShardDataset}.get(path.suffix.lower(), None)
+        if opener is None:
+            opener = shards.ShardDataset if _holds_shards(path) else FolderDataset
+        return opener(path, split, size=size, mode=mode)
     if size is not None or mode is not None:
-        raise ValueError(f"size= and mode= apply to image folders only, not to {name_or_path!r}")
+        raise ValueError(f"size= and mode= apply to image files (folders, listings, shards) only, "
+                         f"not to {name_or_path!r}")
     if name in IDX_DATASETS:
         folder, (images_path, labels_path) = _find_named(name, split)
-        images, labels = idx.read_idx_pair(images_path, labels_path, len(IDX_DATASETS[name]))
-        return Dataset(images, labels, IDX_DATASETS[name], name, split, str(folder))
+        return idx.IdxDataset(images_path, labels_path, IDX_DATASETS[name], name, split, str(folder))
     if name == "cifar10":
         folder, _ = _find_named(name, split)
-        return Dataset(*cifar.read_split(folder, split), name, split, str(folder))
+        return cifar.CifarDataset(folder, split, name)
     if name == "digits":
-        return Dataset(*digits.read_split(split), MNIST_CLASSES, "digits", split, "sklearn.datasets.load_digits")
-    return _load_path(path, split)
+        return digits.open_split(split)
+    return _open_path(path, split)
+
+
+def load_dataset(name_or_path, split="train", *, size=None, mode=None):
+    """A dataset split in memory: :func:`open_dataset`, then
+    :meth:`~pipeline.data.dataset.Dataset.materialize` (IDX and uncompressed ``.npz``
+    images stay memory-mapped; image files are decoded, unreadable ones left out and
+    listed in ``skipped``). For data that does not fit in memory, use :func:`open_dataset`."""
+    return open_dataset(name_or_path, split, size=size, mode=mode).materialize()
+
+
+#: task kind -> the reader that turns it back into rows, in any process.
+_TASK_READERS = {"idx": idx.read_task, "cifar": cifar.read_task, "npz": npz.read_task, "digits": digits.read_task,
+                 "files": files.read_task, "tar": shards.read_task,
+                 "arrays": lambda task: Batch(task["images"], task["labels"])}
+
+
+def read_task(task):
+    """The rows a :meth:`Dataset.task` describes, as a :class:`~pipeline.data.dataset.Batch`.
+
+    Raises
+    ------
+    ValueError
+        A task of an unknown kind.
+    """
+    kind = task.get("kind") if isinstance(task, dict) else None
+    if kind not in _TASK_READERS:
+        raise ValueError(f"expected a dataset task of kind {sorted(_TASK_READERS)}, got {str(kind)[:40]!r}")
+    return _TASK_READERS[kind](task)
+
+
+def _is_image_files(path):
+    """Whether ``path`` is read as image files: a listing, a shard, or a folder that is
+    neither a CIFAR batches folder nor a folder of IDX files."""
+    if path.is_file():
+        return path.suffix.lower() in (".csv", ".tar")
+    return path.is_dir() and not cifar.batches_folder(path) and not _has_idx(path)
+
+
+def _holds_shards(folder):
+    return any(p.suffix == ".tar" and p.is_file() for p in folder.iterdir()) and not any(
+        p.is_dir() and not p.name.startswith(".") for p in folder.iterdir())
 
 
 def _has_idx(folder):
     return any(idx.find_file(folder, s) for split in SPLITS for s in idx.split_files(split))
 
 
-def _load_path(path, split):
+def _open_path(path, split):
     if not path.exists():
         hint = f"\nnamed datasets: {', '.join(NAMED_DATASETS)}"
         raise DatasetNotFoundError(path, [(path, "no such file or folder")], hint)
     if path.is_file():
         if path.suffix.lower() != ".npz":
-            raise DatasetError(path, "unsupported file: expected a .npz file, an image folder, "
-                                     "a folder of IDX files or a cifar-10-batches-py folder")
-        return Dataset(*npz.read_npz(path), path.stem, split, str(path))  # one split per file: as given
+            raise DatasetError(path, "unsupported file: expected a .npz file, a .csv listing, a .tar shard, "
+                                     "an image folder, a folder of IDX files or a cifar-10-batches-py folder")
+        return npz.NpzDataset(path, split=split)  # one split per file: as given
     batches = cifar.batches_folder(path)
     if batches:
         missing = cifar.missing_files(batches, split)
         if missing:
             raise DatasetNotFoundError(path, [(batches, f"missing {', '.join(missing)}")])
-        return Dataset(*cifar.read_split(batches, split), path.name, split, str(batches))
+        return cifar.CifarDataset(batches, split, path.name)
     paths, why = _idx_in(path, split)
     if not paths:
         raise DatasetNotFoundError(path, [(path, why)])
-    images, labels = idx.read_idx_pair(*paths)
-    names = tuple(str(i) for i in range(int(labels.max(initial=-1)) + 1))
-    return Dataset(images, labels, names, path.name, split, str(path))
+    return idx.IdxDataset(*paths, None, path.name, split, str(path))
 
 
 def available_datasets():

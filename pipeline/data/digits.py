@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pipeline.data.dataset import ArrayDataset
+
 #: Fraction held out for "test" and the seed of the split.
 TEST_SIZE = 0.2
 SEED = 0
@@ -42,3 +44,22 @@ def split_sizes():
 
     train, test = split_indices(load_digits().target)
     return {"train": len(train), "test": len(test)}
+
+
+CLASS_NAMES = tuple("0123456789")
+
+
+def open_split(split):
+    """``split`` of the digits as an :class:`ArrayDataset` (small: 1,437 or 360 images of 8x8)."""
+    return ArrayDataset(*read_split(split), CLASS_NAMES, "digits", split, "sklearn.datasets.load_digits",
+                        origin={"kind": "digits", "split": split})
+
+
+_OPENED = {}  # per process: the splits read_task read
+
+
+def read_task(task):
+    """The rows ``[start, stop)`` of a digits task."""
+    if task["split"] not in _OPENED:
+        _OPENED[task["split"]] = open_split(task["split"])
+    return _OPENED[task["split"]].read(task["start"], task["stop"])

@@ -247,17 +247,23 @@ def decode_image(source, size, mode, *, formats=None, max_pixels=None, where="im
     ImageTooLargeError
         Pixels that do not fit in memory.
     """
+    return decode_with_size(source, size, mode, formats=formats, max_pixels=max_pixels, where=where)[0]
+
+
+def decode_with_size(source, size, mode, *, formats=None, max_pixels=None, where="image"):
+    """:func:`decode_image`, and the ``(height, width)`` the image had before any resizing."""
     if mode not in COLOR_MODES:
         raise ValueError(f"mode must be one of {COLOR_MODES}, got {mode!r}")
     with open_image(source, formats=formats, max_pixels=max_pixels, where=where) as im:
         fmt, (w, h) = im.format, im.size
         try:
-            return to_array(im, size, mode)
+            array = to_array(im, size, mode)
         except MemoryError as exc:
             raise ImageTooLargeError(f"{where}: a {fmt} image of {w}x{h} is too large to decode") from exc
         except Exception as exc:  # truncated or corrupt pixel data shows only now
             raise ImageError(f"{where}: expected a complete {fmt} image, got one that fails to decode "
                              f"({type(exc).__name__}: {exc})") from exc
+        return array, im.size[::-1]  # (height, width) after the EXIF orientation, before resizing
 
 
 def to_array(im, size, mode):

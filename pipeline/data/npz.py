@@ -1,11 +1,18 @@
-"""One dataset split in a ``.npz`` file: ``images`` (uint8), ``labels`` (ints), optional ``class_names``."""
+"""One dataset split in a ``.npz`` file: ``images`` (uint8), ``labels`` (ints), optional ``class_names``.
+
+An ``images`` array stored uncompressed (``np.savez``) is memory-mapped from inside the
+archive, so a range is read without reading the rest; a compressed one
+(``np.savez_compressed``) is read into memory.
+"""
 from __future__ import annotations
 
+import struct
 import zipfile
+from pathlib import Path
 
 import numpy as np
 
-from pipeline.data.dataset import DatasetError
+from pipeline.data.dataset import ArrayDataset, DatasetError
 
 
 def read_npz(path):
@@ -29,7 +36,9 @@ def read_npz(path):
             missing = {"images", "labels"} - set(npz.files)
             if missing:
                 raise DatasetError(path, f"missing arrays {sorted(missing)}; found {sorted(npz.files)}")
-            images, labels = npz["images"], npz["labels"]
+            images = _stored_memmap(path, "images.npy")
+            images = npz["images"] if images is None else images
+            labels = npz["labels"]
             names = npz["class_names"] if "class_names" in npz.files else None
     except DatasetError:
         raise
@@ -51,3 +60,47 @@ def read_npz(path):
         raise DatasetError(path, f"class_names: expected strings, one per class (> {labels.max()}), "
                                  f"got {names.dtype} {names.shape}")
     return images, labels, [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+
+
+def _stored_memmap(path, member):
+    """A read-only memory map of an archive member stored uncompressed, or None (compressed,
+    or not a plain numeric array)."""
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo(member)
+    if info.compress_type != zipfile.ZIP_STORED:
+        return None
+    with open(path, "rb") as fh:
+        fh.seek(info.header_offset)
+        local = fh.read(30)  # the local file header: its name and extra field lengths at bytes 26-29
+        if len(local) < 30 or local[:4] != b"PK\x03\x04":
+            return None
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        fh.seek(info.header_offset + 30 + name_len + extra_len)
+        version = np.lib.format.read_magic(fh)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(fh)
+        offset = fh.tell()
+    if dtype.hasobject or fortran or offset + int(np.prod(shape)) * dtype.itemsize > info.header_offset + 30 + \
+            name_len + extra_len + info.file_size:
+        return None
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+class NpzDataset(ArrayDataset):
+    """A ``.npz`` dataset split (see :func:`read_npz`); ``images`` memory-mapped when stored uncompressed."""
+
+    def __init__(self, path, name="", split="train"):
+        images, labels, names = read_npz(path)
+        super().__init__(images, labels, names, name or Path(path).stem, split, str(path),
+                         origin={"kind": "npz", "path": str(path)})
+
+
+_OPENED = {}  # per process: the dataset read_task opened
+
+
+def read_task(task):
+    """The rows ``[start, stop)`` of a ``.npz`` task."""
+    if task["path"] not in _OPENED:
+        _OPENED.clear()
+        _OPENED[task["path"]] = NpzDataset(task["path"])
+    return _OPENED[task["path"]].read(task["start"], task["stop"])

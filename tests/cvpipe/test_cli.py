@@ -48,11 +48,11 @@ def test_demo_trains_the_default_model_and_prints_a_curl_line(tmp_path, capsys, 
 
 def test_demo_falls_back_to_digits_and_says_so(tmp_path, monkeypatch):
     import cvpipe.demo as demo
-    import pipeline.data.datasets as datasets
+    import pipeline.data.paths as paths
 
     monkeypatch.setenv("CVPIPE_DATA", str(tmp_path / "empty"))
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "none")
+    monkeypatch.setattr(paths, "SYSTEM_DATA_DIR", tmp_path / "none")
     name, why = demo.choose_demo_dataset(fetch=False)
     assert name == "digits" and "neither on this machine nor fetchable" in why
 

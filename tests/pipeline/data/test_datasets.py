@@ -13,14 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.data import cifar, datasets, digits, idx, testing
-from pipeline.data.datasets import (
-    Dataset,
-    DatasetError,
-    DatasetNotFoundError,
-    available_datasets,
-    load_dataset,
-)
+from pipeline.data import cifar, datasets, digits, idx, paths, testing
+from pipeline.data.dataset import ArrayDataset, DatasetError, DatasetNotFoundError
+from pipeline.data.datasets import available_datasets, load_dataset
 
 
 @pytest.fixture
@@ -29,7 +24,7 @@ def roots(tmp_path, monkeypatch):
     env, home, system = tmp_path / "env", tmp_path / "home", tmp_path / "system"
     monkeypatch.setenv("CVPIPE_DATA", str(env))
     monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", system)
+    monkeypatch.setattr(paths, "SYSTEM_DATA_DIR", system)
     return {"env": env, "home": home / ".cache" / "cvpipe", "system": system}
 
 
@@ -261,8 +256,7 @@ def test_a_fifo_in_an_image_folder_is_skipped_and_recorded_without_blocking(tmp_
     os.mkfifo(root / "cat" / "pipe.png")
     ds = load_dataset(root)
     assert len(ds) == 2
-    assert dict(ds.skipped)[str(root / "cat" / "pipe.png")].endswith("expected an image file, got a FIFO (named "
-                                                                      f"pipe): {root / 'cat' / 'pipe.png'}")
+    assert dict(ds.skipped)[str(root / "cat" / "pipe.png")] == "not an image file: a FIFO (named pipe)"
 
 
 def test_image_folder_png_jpeg_and_corrupt(tmp_path, rng, caplog):
@@ -307,7 +301,7 @@ def test_image_folder_mode_and_size(tmp_path, rng):
     assert load_dataset(root).images.shape == (3, 10, 12, 3)
     assert load_dataset(root, size=6, mode="L").images.shape == (3, 6, 6)
     assert load_dataset(root, size=(4, 5)).images.shape == (3, 4, 5, 3)
-    with pytest.raises(ValueError, match="image folders only"):
+    with pytest.raises(ValueError, match="image files \\(folders, listings, shards\\) only"):
         load_dataset("digits", size=8)
 
 
@@ -326,7 +320,7 @@ def test_image_folder_errors(tmp_path, rng):
     root = tmp_path / "data"
     (root / "a").mkdir(parents=True)
     (root / "a" / "x.png").write_bytes(b"nope")
-    with pytest.raises(DatasetError, match="no readable images among 1 files"):
+    with pytest.raises(DatasetError, match="no readable images among the 1 files"):
         load_dataset(root)
     with pytest.raises(DatasetNotFoundError, match="is the 'train' split"):
         load_dataset(root, split="test")
@@ -367,9 +361,9 @@ def test_npz_errors(tmp_path, arrays, message):
 
 
 def test_unsupported_file(tmp_path):
-    (tmp_path / "x.csv").write_text("1,2")
+    (tmp_path / "x.txt").write_text("1,2")
     with pytest.raises(DatasetError, match="unsupported file"):
-        load_dataset(tmp_path / "x.csv")
+        load_dataset(tmp_path / "x.txt")
     (tmp_path / "y.npz").write_bytes(b"PK garbage")
     with pytest.raises(DatasetError, match="y.npz: cannot read"):
         load_dataset(tmp_path / "y.npz")
@@ -398,41 +392,42 @@ def test_digits():
 
 def test_fingerprint_stable_and_sensitive(gray_images):
     labels = np.arange(12) % 4
-    ds = Dataset(gray_images, labels, ("a", "b", "c", "d"), "x", "train", "mem")
-    assert ds.fingerprint() == Dataset(gray_images.copy(), labels.astype(np.uint8), ("a", "b", "c", "d")).fingerprint()
+    ds = ArrayDataset(gray_images, labels, ("a", "b", "c", "d"), "x", "train", "mem")
+    same = ArrayDataset(gray_images.copy(), labels.astype(np.uint8), ("a", "b", "c", "d"))
+    assert ds.fingerprint() == same.fingerprint()
     changed = gray_images.copy()
     changed[5, 3, 7] ^= 1
-    assert Dataset(changed, labels, ("a", "b", "c", "d")).fingerprint() != ds.fingerprint()
-    assert Dataset(gray_images, np.roll(labels, 1), ("a", "b", "c", "d")).fingerprint() != ds.fingerprint()
-    assert Dataset(gray_images.reshape(12, 14, 56), labels, ("a", "b", "c", "d")).fingerprint() != ds.fingerprint()
+    assert ArrayDataset(changed, labels, ("a", "b", "c", "d")).fingerprint() != ds.fingerprint()
+    assert ArrayDataset(gray_images, np.roll(labels, 1), ("a", "b", "c", "d")).fingerprint() != ds.fingerprint()
+    assert ArrayDataset(gray_images.reshape(12, 14, 56), labels, ("a", "b", "c", "d")).fingerprint() != ds.fingerprint()
 
 
 def test_fingerprint_known_value():
     """Pinned: a change here invalidates every cache keyed by fingerprints."""
     images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    ds = Dataset(images, [0, 1], ("a", "b"))
+    ds = ArrayDataset(images, [0, 1], ("a", "b"))
     assert ds.fingerprint() == "cfaacb6991fd694da7336c48f3e2a09b12b45337e602acc3de39c6817ab7968d"
 
 
 def test_dataset_is_read_only_and_validated(gray_images):
-    ds = Dataset(gray_images, np.zeros(12, int), ["only"])
+    ds = ArrayDataset(gray_images, np.zeros(12, int), ["only"])
     with pytest.raises(ValueError):
         ds.images[0, 0, 0] = 1
     with pytest.raises(AttributeError):
         ds.name = "other"
     gray_images[0, 0, 0] ^= 1  # the caller's own array stays writable
     with pytest.raises(DatasetError, match="expected uint8 images"):
-        Dataset(gray_images.astype(np.float32), np.zeros(12, int), ["only"])
+        ArrayDataset(gray_images.astype(np.float32), np.zeros(12, int), ["only"])
     with pytest.raises(DatasetError, match=r"labels must be in 0\.\.0"):
-        Dataset(gray_images, np.ones(12, int), ["only"])
+        ArrayDataset(gray_images, np.ones(12, int), ["only"])
     with pytest.raises(DatasetError, match="expected 12 integer labels"):
-        Dataset(gray_images, np.zeros(11, int), ["only"])
+        ArrayDataset(gray_images, np.zeros(11, int), ["only"])
     with pytest.raises(TypeError, match="sequence of names"):
-        Dataset(gray_images, np.zeros(12, int), "cat")
+        ArrayDataset(gray_images, np.zeros(12, int), "cat")
 
 
 def test_dataset_pickles(gray_images):
-    ds = Dataset(gray_images, np.arange(12) % 2, ("a", "b"), "g", "test", "mem")
+    ds = ArrayDataset(gray_images, np.arange(12) % 2, ("a", "b"), "g", "test", "mem")
     back = pickle.loads(pickle.dumps(ds))
     assert back.fingerprint() == ds.fingerprint() and back.class_names == ("a", "b") and repr(back) == repr(ds)
 
@@ -444,7 +439,7 @@ def test_path_object_is_never_a_name(tmp_path, monkeypatch):
 
 
 def test_subset_and_take(gray_images):
-    ds = Dataset(gray_images, np.arange(12) % 3, ("a", "b", "c"), "g", "test", "mem", (("p", "r"),))
+    ds = ArrayDataset(gray_images, np.arange(12) % 3, ("a", "b", "c"), "g", "test", "mem", (("p", "r"),))
     sub = ds.subset(ds.labels == 1)
     assert len(sub) == 4 and sub.labels.tolist() == [1] * 4 and sub.skipped == (("p", "r"),)
     np.testing.assert_array_equal(ds.take(5).images, gray_images[:5])

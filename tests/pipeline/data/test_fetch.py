@@ -17,7 +17,7 @@ import threading
 import numpy as np
 import pytest
 
-from pipeline.data import cifar, datasets, fetch, idx, testing
+from pipeline.data import cifar, fetch, idx, paths, testing
 from pipeline.data.datasets import load_dataset
 from pipeline.data.fetch import ChecksumError, FetchError, fetch_dataset, safe_extract_tar
 
@@ -62,7 +62,7 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("CVPIPE_DATA", str(cache))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv("CVPIPE_MIRROR", raising=False)
-    monkeypatch.setattr(datasets, "SYSTEM_DATA_DIR", tmp_path / "system")
+    monkeypatch.setattr(paths, "SYSTEM_DATA_DIR", tmp_path / "system")
     return cache
 
 
