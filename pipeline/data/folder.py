@@ -54,9 +54,25 @@ class FolderDataset(FileListDataset):
                                        f"class folders ({exc}); skipped: {skipped[:3]}") from exc
 
 
+def _is_dir(entry):
+    """``entry.is_dir()`` following symlinks; False for a link that cannot be followed
+    (one to itself raises ELOOP)."""
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:
+        return False
+
+
+def _is_file(entry):
+    try:
+        return entry.is_file(follow_symlinks=True)
+    except OSError:
+        return False
+
+
 def _subdirs(folder):
     return [e.name for e in sorted(os.scandir(folder), key=lambda e: e.name)
-            if not e.name.startswith(".") and e.is_dir(follow_symlinks=True)]
+            if not e.name.startswith(".") and _is_dir(e)]
 
 
 def _kind(path):
@@ -80,9 +96,9 @@ def _walk(folder, relative, seen, files, skipped):
     entries = sorted((e for e in os.scandir(folder) if not e.name.startswith(".")), key=lambda e: e.name)
     subfolders = []
     for entry in entries:
-        if entry.is_dir(follow_symlinks=True):
+        if _is_dir(entry):
             subfolders.append(entry)
-        elif entry.is_file(follow_symlinks=True):
+        elif _is_file(entry):
             files.append(f"{relative}/{entry.name}")
         else:
             skipped.append((entry.path, f"not an image file: {_kind(entry.path)}"))
@@ -109,8 +125,9 @@ def list_folder(root, split):
         raise DatasetError(folder, "no class folders: expected ROOT/<class>/<image> "
                                    "or ROOT/<split>/<class>/<image>")
     skipped = [(e.path, "not inside a class folder") for e in sorted(os.scandir(folder), key=lambda e: e.name)
-               if not e.name.startswith(".") and not e.is_dir(follow_symlinks=True)]
-    items, labels, seen = [], [], {}
+               if not e.name.startswith(".") and not _is_dir(e)]
+    real = Path(os.path.realpath(folder))  # a link to the folder listed, or to what holds it, is a loop
+    items, labels, seen = [], [], {str(p): str(folder) for p in (real, *real.parents)}
     for label, name in enumerate(class_names):
         if (folder / name).is_dir():
             before = len(items)
