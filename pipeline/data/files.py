@@ -18,6 +18,7 @@ import hashlib
 import os
 from collections import Counter
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 
@@ -35,7 +36,7 @@ def is_url(item):
 
 def _local(root, item):
     if item.startswith("file://"):
-        return Path(item[len("file://"):])
+        return Path(unquote(item[len("file://"):]))  # as Path.as_uri() writes it: "a b" is "a%20b"
     path = Path(item)
     return path if path.is_absolute() or root is None else Path(root) / path
 
@@ -81,7 +82,7 @@ def fixed_size_and_mode(n, source_of, size=None, mode=None, seed=0):
         try:
             source, item = source_of(int(row))
             probed.append(probe_image(source, where=item))
-        except (ImageError, OSError) as exc:
+        except Exception as exc:  # as in read_task: a URL fsspec cannot open (unknown scheme) is one bad item
             errors.append(str(exc))
     if not probed:
         raise ImageError(f"none of the {len(rows)} sampled files is a readable image: expected images whose "
