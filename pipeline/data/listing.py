@@ -27,7 +27,7 @@ def read_listing(path):
     path = Path(path)
     items, names = [], []
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # a BOM (Excel) is not data
             for number, row in enumerate(csv.reader(fh), start=1):
                 if number == 1 and [f.strip().lower() for f in row] == ["path", "label"]:
                     continue
