@@ -95,17 +95,17 @@ def _plain_copy(path, total):
     """The decompressed copy of a ``.gz`` IDX file in the cache, made once (atomically).
 
     ``total`` is the size the header announces. The copy is named by the file's path,
-    size and modification time, so a changed file gets a new copy.
+    size, modification time and gzip trailer (its CRC-32), so a changed file gets a new copy.
     """
     st = path.stat()
     if total > MAX_DEFLATE_RATIO * st.st_size + 1024:
         raise DatasetError(path, f"the header claims {total:,} bytes of data, more than a gzip file of "
                                  f"{st.st_size:,} bytes can hold (deflate packs at most {MAX_DEFLATE_RATIO}:1); "
                                  "refused before decompressing it")
-    with open(path, "rb") as fh:  # the gzip trailer: the uncompressed size modulo 2**32
-        fh.seek(max(0, st.st_size - 4))
-        trailer = fh.read(4)
-    recorded = struct.unpack("<I", trailer)[0] if len(trailer) == 4 else None
+    with open(path, "rb") as fh:  # the gzip trailer: the CRC-32 of the data, its size modulo 2**32
+        fh.seek(max(0, st.st_size - 8))
+        trailer = fh.read(8)
+    recorded = struct.unpack("<I", trailer[4:])[0] if len(trailer) == 8 else None
     if recorded is not None and recorded != total % 2**32:
         if recorded > MAX_DEFLATE_RATIO * st.st_size + 1024:
             raise DatasetError(path, "truncated gzip stream: its last bytes are not a gzip trailer (they claim "
@@ -116,7 +116,8 @@ def _plain_copy(path, total):
         raise DatasetError(path, f"truncated: header says {total:,} bytes, the gzip trailer records {recorded:,} "
                                  "(modulo 2**32): the data, or a truncated gzip stream, ends early; refused before "
                                  "decompressing it")
-    key = hashlib.sha256(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    # The CRC too: a file rewritten with the same size and modification time is not the old copy.
+    key = hashlib.sha256(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{trailer.hex()}".encode()).hexdigest()[:16]
     target = decompressed_dir() / f"{path.stem}.{key}"
     if target.is_file() and target.stat().st_size == total:
         return target
