@@ -123,6 +123,7 @@ def read_batch(path, n_classes):
     images : ndarray of uint8, shape (n, 32, 32, 3)
     labels : ndarray of int64, shape (n,)
     """
+    path = Path(path)
     entry = load_pickle(path)
     data = _get(entry, b"data", path)
     labels = _get(entry, b"labels", path)
@@ -130,6 +131,10 @@ def read_batch(path, n_classes):
             or data.shape[1] != 3072:
         got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
         raise DatasetError(path, f"expected data as a uint8 array of shape (n, 3072), got {got}")
+    size = path.stat().st_size
+    if data.nbytes > size:  # numpy.ndarray((n, 3072), ...) called by the pickle: memory it never held
+        raise DatasetError(path, f"invalid pickle: it asks for more memory than a batch of {size:,} bytes can "
+                                 f"describe ({data.nbytes:,} bytes of pixels)")
     try:
         labels = np.asarray(labels)
     except (TypeError, ValueError) as exc:
