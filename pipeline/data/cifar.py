@@ -175,6 +175,7 @@ class CifarDataset(Dataset):
         self.folder, self.split, self.name, self.source = folder, split, name, str(source or folder)
         self.class_names = read_meta(folder / META_FILE)
         labels = [read_batch(folder / f, len(self.class_names))[1] for f in SPLIT_FILES[split]]
+        self.batch_sizes = tuple(len(part) for part in labels)
         self.labels = np.concatenate(labels)
         self.labels.flags.writeable = False
         self.image_shape = (32, 32, 3)
@@ -183,7 +184,8 @@ class CifarDataset(Dataset):
     def task(self, start, stop):
         start, stop = self._check_range(start, stop)
         return {"kind": "cifar", "folder": str(self.folder), "split": self.split,
-                "class_names": list(self.class_names), "start": start, "stop": stop}
+                "class_names": list(self.class_names), "batch_sizes": list(self.batch_sizes),
+                "start": start, "stop": stop}
 
     def _read_task(self, task):
         return read_task(task)
@@ -200,14 +202,17 @@ def read_task(task):
     """The rows ``[start, stop)`` of a CIFAR task: only the batch files they are in are read."""
     folder, start, stop = Path(task["folder"]), task["start"], task["stop"]
     images, labels, first = [], [], 0
-    for name in SPLIT_FILES[task["split"]]:
-        path = folder / name
-        if str(path) not in _BATCH:
-            _BATCH.clear()
-            _BATCH[str(path)] = read_batch(path, len(task["class_names"]))
-        batch_images, batch_labels = _BATCH[str(path)]
-        last = first + len(batch_labels)
+    for name, count in zip(SPLIT_FILES[task["split"]], task["batch_sizes"]):
+        last = first + count
         if first < stop and start < last:
+            path = folder / name
+            if str(path) not in _BATCH:
+                _BATCH.clear()
+                _BATCH[str(path)] = read_batch(path, len(task["class_names"]))
+            batch_images, batch_labels = _BATCH[str(path)]
+            if len(batch_labels) != count:
+                raise DatasetError(path, f"changed since the dataset was opened: {len(batch_labels)} images, "
+                                         f"expected {count}")
             lo, hi = max(start, first) - first, min(stop, last) - first
             images.append(batch_images[lo:hi])
             labels.append(batch_labels[lo:hi])
