@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.data.dataset import Batch, Dataset, DatasetError, content_fingerprint
+from pipeline.data.dataset import Batch, Dataset, DatasetError, content_fingerprint, file_stamp
 
 BATCHES_FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -195,7 +195,7 @@ class CifarDataset(Dataset):
         return content_fingerprint((len(self), *self.image_shape), blocks, self.labels)
 
 
-_BATCH = {}  # per process: the last batch file read, by its path
+_BATCH = {}  # per process: the last batch file read, by its path and file_stamp
 
 
 def read_task(task):
@@ -206,10 +206,11 @@ def read_task(task):
         last = first + count
         if first < stop and start < last:
             path = folder / name
-            if str(path) not in _BATCH:
+            key = (str(path), file_stamp(path))
+            if key not in _BATCH:
                 _BATCH.clear()
-                _BATCH[str(path)] = read_batch(path, len(task["class_names"]))
-            batch_images, batch_labels = _BATCH[str(path)]
+                _BATCH[key] = read_batch(path, len(task["class_names"]))
+            batch_images, batch_labels = _BATCH[key]
             if len(batch_labels) != count:
                 raise DatasetError(path, f"changed since the dataset was opened: {len(batch_labels)} images, "
                                          f"expected {count}")

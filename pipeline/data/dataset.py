@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -282,6 +283,20 @@ class ArrayDataset(Dataset):
     def _fingerprint(self):
         return content_fingerprint(self._images.shape, (self._images[i:i + 65536]
                                                         for i in range(0, len(self._images), 65536)), self.labels)
+
+
+def file_stamp(path):
+    """``(inode, size, modification time)`` of a file, or None where it cannot be read.
+
+    What the per-process caches of :func:`read_task` readers are keyed by, beside the
+    path: a file replaced since it was opened (a worker kept for the next job) is opened
+    again instead of serving the old rows.
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def content_fingerprint(shape, image_blocks, labels):

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline._io import atomic_path
-from pipeline.data.dataset import ArrayDataset, Batch, DatasetError
+from pipeline.data.dataset import ArrayDataset, Batch, DatasetError, file_stamp
 from pipeline.data.paths import decompressed_dir
 
 logger = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ _OPENED = {}  # per process: the datasets read_task opened, by their files
 
 def read_task(task):
     """The rows ``[start, stop)`` of an IDX task (see :meth:`Dataset.task`)."""
-    key = (task["images"], task["labels"])
+    key = (task["images"], task["labels"], file_stamp(task["images"]), file_stamp(task["labels"]))
     if key not in _OPENED:
         _OPENED.clear()  # one dataset open at a time: a worker reads one job's rows
         _OPENED[key] = IdxDataset(task["images"], task["labels"], task["class_names"])

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.data.dataset import ArrayDataset, DatasetError
+from pipeline.data.dataset import ArrayDataset, DatasetError, file_stamp
 
 
 def read_npz(path):
@@ -100,7 +100,8 @@ _OPENED = {}  # per process: the dataset read_task opened
 
 def read_task(task):
     """The rows ``[start, stop)`` of a ``.npz`` task."""
-    if task["path"] not in _OPENED:
+    key = (task["path"], file_stamp(task["path"]))
+    if key not in _OPENED:
         _OPENED.clear()
-        _OPENED[task["path"]] = NpzDataset(task["path"])
-    return _OPENED[task["path"]].read(task["start"], task["stop"])
+        _OPENED[key] = NpzDataset(task["path"])
+    return _OPENED[key].read(task["start"], task["stop"])
