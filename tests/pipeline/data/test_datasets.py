@@ -7,6 +7,7 @@ import os
 import pickle
 import re
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from PIL import Image
 
 from pipeline.data import cifar, datasets, digits, idx, paths, testing
 from pipeline.data.dataset import ArrayDataset, DatasetError, DatasetNotFoundError
-from pipeline.data.datasets import available_datasets, load_dataset
+from pipeline.data.datasets import available_datasets, load_dataset, open_dataset, read_task
 
 
 @pytest.fixture
@@ -139,6 +140,104 @@ def test_idx_folder_by_path(tmp_path, small_mnist):
     assert ds.class_names == tuple(str(i) for i in range(10)) and len(ds) == 6
 
 
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A decompressed-copies folder of this test only."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("CVPIPE_CACHE", str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("claim, data", [
+    ((1_000_000, 28, 28), b"\0" * 784),  # 784 MB claimed by a gzip file of about 1 KB
+    ((1000, 28, 28), None),  # within deflate's ratio, but the gzip trailer records less
+], ids=["ratio", "trailer"])
+def test_a_gz_claiming_more_than_it_holds_is_refused_before_decompressing(tmp_path, cache, monkeypatch, claim, data):
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    if data is None:
+        data = np.random.default_rng(0).integers(0, 256, 900 * 28 * 28, dtype=np.uint8).tobytes()
+    images = folder / "train-images-idx3-ubyte.gz"
+    images.write_bytes(gzip.compress(_header(2051, *claim) + data))
+    testing.write_idx(folder / "train-labels-idx1-ubyte.gz", np.zeros(claim[0], np.uint8))
+
+    def no_copy(path):
+        raise AssertionError(f"started decompressing into {path}")
+
+    monkeypatch.setattr(idx, "atomic_path", no_copy)
+    started = time.perf_counter()
+    with pytest.raises(DatasetError, match=re.escape(str(images)) + ".*refused before decompressing"):
+        open_dataset(folder)
+    assert time.perf_counter() - started < 1.0
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gz", "plain"])
+@pytest.mark.parametrize("dims, blamed, message", [
+    ((2, 0, 28), "images", r"bad dimensions \(2, 0, 28\): every image dimension must be positive"),
+    ((2, 28, 0), "images", "bad dimensions"),
+    ((2**32 - 1, 2**32 - 1, 2**32 - 1), "images", "header says|the header claims"),
+    ((2**32 - 1,), "labels", "header says|the header claims"),
+])
+def test_impossible_dimensions_name_the_file(tmp_path, cache, gz, dims, blamed, message):
+    folder = tmp_path / "idx"
+    write_mnist(folder, "train", np.zeros((2, 28, 28), np.uint8), np.zeros(2, np.uint8), gz=gz)
+    stem = idx.split_files("train")[0 if blamed == "images" else 1]
+    path = folder / (stem + (".gz" if gz else ""))
+    raw = _header(2051 if blamed == "images" else 2049, *dims) + b"\0" * 64
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    with pytest.raises(DatasetError, match=re.escape(str(path)) + f": .*({message})"):
+        open_dataset(folder)
+    assert not [p for p in cache.glob("*") if p.name.startswith(stem)]  # nothing of it decompressed
+
+
+@pytest.mark.parametrize("same_stat", [False, True], ids=["rewritten", "same-size-and-mtime"])
+def test_a_changed_gz_gets_a_fresh_decompressed_copy(tmp_path, cache, rng, same_stat):
+    """Random bytes are stored, not compressed: both versions have the same size, and
+    with ``same_stat`` the same modification time (a copy made with ``cp -p``, a tar
+    extracted again, a rewrite within one tick of the clock)."""
+    old, new = (rng.integers(0, 256, (16, 16, 16), dtype=np.uint8) for _ in range(2))
+    labels = np.arange(16, dtype=np.uint8) % 10
+    images_path, _ = write_mnist(tmp_path / "idx", "train", old, labels)
+    np.testing.assert_array_equal(open_dataset(tmp_path / "idx").read(0, 16).images, old)
+    before = images_path.stat()
+    copies = sorted(cache.iterdir())
+    np.testing.assert_array_equal(open_dataset(tmp_path / "idx").images, old)
+    assert sorted(cache.iterdir()) == copies  # decompressed once
+    testing.write_idx(images_path, new)
+    assert images_path.stat().st_size == before.st_size
+    if same_stat:
+        os.utime(images_path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    ds = open_dataset(tmp_path / "idx")
+    np.testing.assert_array_equal(ds.read(0, 16).images, new)
+    np.testing.assert_array_equal(load_dataset(tmp_path / "idx").images, new)
+    assert ds.fingerprint() == ArrayDataset(new, labels, ds.class_names).fingerprint()
+
+
+def test_an_unwritable_cache_reads_into_memory_with_a_warning(tmp_path, monkeypatch, small_mnist, caplog):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("CVPIPE_CACHE", str(tmp_path / "a-file" / "cache"))  # unwritable, even as root
+    images, labels = small_mnist
+    images_path, labels_path = write_mnist(tmp_path / "idx", "train", images, labels)
+    with caplog.at_level(logging.WARNING, logger="pipeline.data.idx"):
+        ds = open_dataset(tmp_path / "idx")
+    assert f"cannot keep a decompressed copy of {images_path}" in caplog.text
+    assert f"cannot keep a decompressed copy of {labels_path}" in caplog.text
+    np.testing.assert_array_equal(ds.read(1, 5).images, images[1:5])
+    np.testing.assert_array_equal(ds.labels, labels)
+    np.testing.assert_array_equal(read_task(ds.task(4, 6)).images, images[4:])
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gz", "plain"])
+def test_the_lazy_idx_fingerprint_is_that_of_the_same_arrays(tmp_path, small_mnist, gz):
+    images, labels = small_mnist
+    write_mnist(tmp_path / "idx", "train", images, labels, gz=gz)
+    ds = open_dataset(tmp_path / "idx")
+    assert isinstance(ds, idx.IdxDataset)
+    expected = ArrayDataset(images.copy(), labels, tuple("0123456789")).fingerprint()
+    assert ds.fingerprint() == expected == load_dataset(tmp_path / "idx").fingerprint()
+
+
 @pytest.mark.slow
 def test_fashion_mnist_test_split(fashion_mnist_test):
     ds = fashion_mnist_test
@@ -230,6 +329,76 @@ def test_cifar_bad_batch(tmp_path, rng):
     (tmp_path / "data_batch_3").write_bytes(b"\x80\x02}q\x00")  # truncated pickle
     with pytest.raises(DatasetError, match="data_batch_3: invalid pickle"):
         load_dataset(tmp_path, split="train")
+
+
+class _Call:
+    """Pickles as ``function(*args)``: what a crafted batch file can ask for."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args
+
+
+class _Reconstructed:
+    """Pickles as numpy does an array, with the shape and bytes given."""
+
+    def __init__(self, shape, raw):
+        self.shape, self.raw = shape, raw
+
+    def __reduce__(self):
+        return (cifar._reconstruct(), (np.ndarray, (0,), b"b"), (1, self.shape, np.dtype(np.uint8), False, self.raw))
+
+
+def _binbytes8(length):
+    """A protocol-4 pickle whose BINBYTES8 opcode announces ``length`` bytes (and holds 2)."""
+    return b"\x80\x04\x8e" + struct.pack("<Q", length) + b"xx"
+
+
+@pytest.mark.parametrize("payload", ["uninitialized", "unallocatable", "reconstructed", "binbytes8"])
+def test_a_cifar_pickle_claiming_a_huge_array_is_a_dataset_error(tmp_path, rng, payload):
+    """A pickle of a few hundred bytes may call numpy.ndarray((n, 3072), uint8): memory it
+    never held (6 GiB here, untouched), which the reader went on to copy."""
+    write_cifar(tmp_path, rng)
+    path = tmp_path / "test_batch"
+    if payload == "binbytes8":
+        path.write_bytes(_binbytes8(2**40))
+    else:
+        data = {"uninitialized": _Call(np.ndarray, (2**21, 3072), np.dtype(np.uint8)),
+                "unallocatable": _Call(np.ndarray, (2**50, 3072), np.dtype(np.uint8)),
+                "reconstructed": _Reconstructed((2**30, 3072), b"\0" * 64)}[payload]
+        with open(path, "wb") as fh:
+            pickle.dump({b"data": data, b"labels": [0, 1]}, fh, protocol=2)
+    assert path.stat().st_size < 1000
+    message = "invalid pickle" if payload == "reconstructed" else "more memory than a batch of"
+    with pytest.raises(DatasetError, match=re.escape(str(path)) + f": .*{message}"):
+        open_dataset(tmp_path, split="test")
+
+
+def test_cifar_ranges_cross_batch_files_and_read_only_those(tmp_path, rng, monkeypatch):
+    testing.write_meta(tmp_path / "batches.meta", CIFAR_NAMES)
+    sizes = (2, 1, 3, 2, 1)
+    images = rng.integers(0, 256, (sum(sizes), 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, sum(sizes))
+    for name, stop, size in zip(cifar.TRAIN_FILES, np.cumsum(sizes), sizes):
+        testing.write_batch(tmp_path / name, images[stop - size:stop], labels[stop - size:stop])
+    ds = open_dataset(tmp_path)
+    assert isinstance(ds, cifar.CifarDataset) and len(ds) == 9
+    for start, stop in [(0, 0), (1, 4), (2, 3), (3, 6), (5, 9), (6, 8), (8, 9), (0, 9), (9, 9)]:
+        batch = ds.read(start, stop)
+        np.testing.assert_array_equal(batch.images, images[start:stop])
+        np.testing.assert_array_equal(batch.labels, labels[start:stop])
+    read = []
+    real = cifar.read_batch
+    monkeypatch.setattr(cifar, "read_batch", lambda path, n: (read.append(Path(path).name), real(path, n))[1])
+    monkeypatch.setattr(cifar, "_BATCH", {})
+    for (start, stop), files in [((8, 9), ["data_batch_5"]), ((6, 8), ["data_batch_4"]),
+                                 ((3, 7), ["data_batch_3", "data_batch_4"]), ((0, 0), [])]:
+        read.clear()
+        cifar._BATCH.clear()
+        np.testing.assert_array_equal(read_task(ds.task(start, stop)).images, images[start:stop])
+        assert read == files, (start, stop)
 
 
 def test_cifar_not_found_says_what_is_missing(roots, rng):
