@@ -4,7 +4,15 @@
 grammar (:mod:`pipeline.model.spec`), and the artifacts (:mod:`pipeline.model.artifacts`,
 with the value codec in :mod:`pipeline.model.codec`).
 """
-from pipeline.model.artifacts import ArtifactError, load, read_manifest, read_model, save
+from pipeline.model.artifacts import (
+    ArtifactError,
+    load,
+    load_extractor,
+    read_manifest,
+    read_model,
+    save,
+    save_extractor,
+)
 from pipeline.model.image_pipeline import ImagePipeline
 from pipeline.model.spec import SpecError, build_classifier, build_extractor, parse_feature_spec
 
@@ -15,8 +23,10 @@ __all__ = [
     "build_classifier",
     "build_extractor",
     "load",
+    "load_extractor",
     "parse_feature_spec",
     "read_manifest",
     "read_model",
     "save",
+    "save_extractor",
 ]

@@ -45,9 +45,11 @@ from pipeline.model.image_pipeline import ImagePipeline
 from pipeline.version import package_version
 
 __all__ = ["ALLOWED_CLASSES", "ARRAYS", "ArtifactError", "FORMAT_VERSION", "MANIFEST", "describe_steps", "load",
-           "read_manifest", "read_model", "save"]
+           "load_extractor", "read_manifest", "read_model", "save", "save_extractor"]
 
 FORMAT = "cvpipe-model"
+#: A fitted extractor alone (a batch job's, which its workers load): format 1.
+EXTRACTOR_FORMAT, EXTRACTOR_FORMAT_VERSION = "cvpipe-extractor", 1
 #: 2: ``ImagePipeline`` lives in ``pipeline.model.image_pipeline`` (1: ``pipeline.image_pipeline``),
 #: and ``TwoLayerNet``'s ``reg`` is the linear models' (1: half of it, see :func:`_migrate`).
 FORMAT_VERSION = 2
@@ -123,9 +125,14 @@ def save(pipeline, path):
         For a step or attribute that cannot be saved without pickle, or a ``path``
         that holds something other than a model.
     """
+    manifest, arrays = build_manifest(pipeline)  # fails before anything touches the disk
+    return _write_folder(path, manifest, arrays)
+
+
+def _write_folder(path, manifest, arrays):
+    """Write ``arrays.npz`` and ``manifest.json`` into a temporary sibling, then swap it in."""
     path = Path(path)
     _check_replaceable(path)
-    manifest, arrays = build_manifest(pipeline)  # fails before anything touches the disk
     tmp = make_sibling_folder(path)
     try:
         _write_arrays(tmp / ARRAYS, arrays)
@@ -199,19 +206,25 @@ def _read_manifest_bytes(path):
     return raw
 
 
-def _parse_manifest(raw, file):
+#: format -> (the versions read, the top-level keys and their types besides steps and arrays).
+_FORMATS = {FORMAT: (READABLE_VERSIONS, (("input", dict), ("classes", list), ("class_names", list), ("metrics", dict))),
+            EXTRACTOR_FORMAT: ((EXTRACTOR_FORMAT_VERSION,), (("image_shape", list), ("n_features", int)))}
+
+
+def _parse_manifest(raw, file, expected=FORMAT):
     try:
         manifest = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, an integer of too many digits, nesting
         raise ArtifactError(f"{file}: not valid JSON ({exc})") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ArtifactError(f"{file}: not a cvpipe model manifest (expected \"format\": \"{FORMAT}\")")
+    what = "model" if expected == FORMAT else "extractor"
+    if not isinstance(manifest, dict) or manifest.get("format") != expected:
+        raise ArtifactError(f"{file}: not a cvpipe {what} manifest (expected \"format\": \"{expected}\")")
+    versions, keys = _FORMATS[expected]
     version = manifest.get("format_version")
-    if type(version) is not int or version not in READABLE_VERSIONS:  # not 1.0, not True
+    if type(version) is not int or version not in versions:  # not 1.0, not True
         raise ArtifactError(f"{file}: format_version {version!r} is not supported; this cvpipe "
-                            f"({package_version()}) reads format_version {', '.join(map(str, READABLE_VERSIONS))}")
-    for key, kind in (("steps", list), ("arrays", dict), ("input", dict), ("classes", list),
-                      ("class_names", list), ("metrics", dict)):
+                            f"({package_version()}) reads format_version {', '.join(map(str, versions))}")
+    for key, kind in (("steps", list), ("arrays", dict), *keys):
         if not isinstance(manifest.get(key), kind):
             raise ArtifactError(f"{file}: {key!r} is missing or not a {kind.__name__}")
     for step in manifest["steps"]:
@@ -220,7 +233,8 @@ def _parse_manifest(raw, file):
         if not isinstance(step.get("class"), str):
             raise ArtifactError(f"{file}: step {step['name']!r}: expected a class name (a string), "
                                 f"got {str(step.get('class'))[:80]}")
-    _migrate(manifest, file)
+    if expected == FORMAT:
+        _migrate(manifest, file)
     for step in manifest["steps"]:
         if step.get("class") not in ALLOWED_CLASSES:
             raise ArtifactError(f"{file}: step {step['name']!r} names class {step.get('class')!r}, which is "
@@ -362,6 +376,71 @@ def read_model(path):
         raise ArtifactError(f"{source}: steps {sorted(unused)} are not part of the pipeline")
     _set_top_level(pipeline, manifest, source)
     return pipeline, manifest, file_sha256(io.BytesIO(raw))
+
+
+def save_extractor(extractor, path):
+    """Write a fitted extractor (one of the allow-list, or a ``FeatureStack`` of them) to
+    the folder ``path``, atomically, in the artifacts' safe format ("cvpipe-extractor").
+
+    A batch job saves its extractor once; its workers, on any host that sees the folder,
+    load it with :func:`load_extractor` instead of receiving a pickle.
+
+    Returns
+    -------
+    str
+        The hex sha256 of the written ``manifest.json`` (it pins the arrays too).
+    """
+    image_shape = getattr(extractor, "image_shape_", None)
+    if image_shape is None and hasattr(extractor, "transformer_list"):
+        image_shape = next((getattr(step, "image_shape_", None) for _, step in extractor.transformer_list
+                            if hasattr(step, "image_shape_")), None)
+    n_features = getattr(extractor, "n_features_out_", None)
+    if image_shape is None or n_features is None:
+        raise ArtifactError(f"expected a fitted extractor to save, got {type(extractor).__name__} without "
+                            "image_shape_ and n_features_out_")
+    writer = Writer()
+    writer.add(extractor, "features")
+    manifest = {"format": EXTRACTOR_FORMAT, "format_version": EXTRACTOR_FORMAT_VERSION,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "cvpipe_version": package_version(),
+                "image_shape": [int(v) for v in image_shape], "n_features": int(n_features), "arrays": None,
+                "steps": writer.steps}
+    _write_folder(path, manifest, writer.arrays)
+    return file_sha256(Path(path) / MANIFEST)
+
+
+def load_extractor(path):
+    """Read an extractor written by :func:`save_extractor`, with the same checks as :func:`load`.
+
+    Returns
+    -------
+    extractor : transformer
+        Fitted.
+    sha256 : str
+        Hex sha256 of the manifest's bytes.
+
+    Raises
+    ------
+    ArtifactError
+        Missing, changed, truncated or foreign files, or a class outside the allow-list.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(f"{path}: no such extractor folder")
+    raw = _read_manifest_bytes(path)
+    manifest = _parse_manifest(raw, path / MANIFEST, expected=EXTRACTOR_FORMAT)
+    source = str(path / MANIFEST)
+    reader = Reader(manifest["steps"], _read_arrays(path, manifest), source)
+    if "features" not in reader.entries:
+        raise ArtifactError(f"{source}: the first step must be 'features', the extractor")
+    extractor = reader.build("features")
+    unused = set(reader.entries) - set(reader.built)
+    if unused:
+        raise ArtifactError(f"{source}: steps {sorted(unused)} are not part of the extractor")
+    if not hasattr(extractor, "transform") or getattr(extractor, "n_features_out_", None) != manifest.get("n_features"):
+        raise ArtifactError(f"{source}: expected a fitted extractor of {manifest.get('n_features')!r} features, "
+                            f"got a {type(extractor).__name__}")
+    return extractor, file_sha256(io.BytesIO(raw))
 
 
 def describe_steps(manifest):
