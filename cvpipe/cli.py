@@ -24,7 +24,7 @@ from cvpipe.demo import prepare_demo
 from pipeline._io import format_json, write_json
 from pipeline.data import NAMED_DATASETS, DatasetError, ImageError, available_datasets, fetch_dataset
 from pipeline.data.fetch import CHECKSUMS
-from pipeline.jobs import ENGINES, ExtractionError, run_extraction
+from pipeline.jobs import ENGINES, FIT_SAMPLES, ExtractionError, run_extraction
 from pipeline.model import ArtifactError
 from pipeline.model.spec import names
 from pipeline.selection import cv_knn_on_dataset
@@ -33,7 +33,8 @@ from service.server import serve
 logger = logging.getLogger("cvpipe")
 FEATURES_HELP = ("feature spec such as 'hog:pixels_per_cell=7x7,color_hist:bins=16', or a JSON/YAML file; "
                  f"extractors: {', '.join(names('features'))}")
-DATASET_HELP = f"{', '.join(NAMED_DATASETS)}, an image folder, a .npz file or a folder of IDX files"
+DATASET_HELP = (f"{', '.join(NAMED_DATASETS)}, an image folder, a .npz file, a folder of IDX files, a CSV listing "
+                "of path,label (local paths or fsspec URLs) or a folder of WebDataset .tar shards")
 CLASSIFIER_HELP = f"classifier spec such as 'net:hidden_sizes=256'; classifiers: {', '.join(names('classifier'))}"
 
 
@@ -62,6 +63,10 @@ def _cmd_extract(args):
         scheduler=args.scheduler,
         n_jobs=args.n_jobs,
         chunk_size=args.chunk_size,
+        fit_samples=args.fit_samples,
+        seed=args.seed,
+        size=args.size,
+        mode=args.mode,
         progress=not args.quiet,
         overwrite=args.overwrite,
     )
@@ -82,6 +87,16 @@ def _cmd_demo(args):
         return
     sys.stdout.flush()
     serve(args.models, host=args.host, port=args.port, workers=args.workers)
+
+
+def _size(text):
+    try:
+        values = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected a size such as 64 or 48x64 (height x width), got {text!r}")
+    return values[0] if len(values) == 1 else tuple(values)
 
 
 def _ints(text):
@@ -246,6 +261,14 @@ def _add_extract(sub):
     ex.add_argument("--n-jobs", type=int, default=-1, help="local processes or local Dask workers (-1: all cores)")
     ex.add_argument("--chunk-size", type=int, default=1000, help="images per task")
     ex.add_argument("--fit-split", default="train", help="split that learning extractors (BoVW) fit on")
+    ex.add_argument("--fit-samples", type=int, default=FIT_SAMPLES,
+                    help="images a learning extractor is fitted on, a seeded sample of the fit split")
+    ex.add_argument("--seed", type=int, default=0, help="seed of that sample")
+    ex.add_argument("--size", type=_size,
+                    help="image files only: resize every image to SIZE or HxW (default: the most common size in a "
+                         "seeded sample of the files)")
+    ex.add_argument("--mode", choices=("L", "RGB"), help="image files only: color mode (default: L if every "
+                    "sampled image is grayscale)")
     ex.add_argument("--overwrite", action="store_true", help="replace a different job found in --out")
     ex.set_defaults(func=_cmd_extract)
 

@@ -1,22 +1,39 @@
-"""The batch feature-extraction job: chunks in parallel on joblib or Dask, resumable.
+"""The batch feature-extraction job: tasks that read and write their own chunks, checked.
+
+The coordinator opens the dataset as a lazy source (it never holds the images), fits the
+extractor (extractors that learn, BoVW, on a bounded, seeded sample of the fit split,
+read through the same chunked path), saves it as a safe artifact in the output folder,
+and plans the chunks. Each task is a description: rows, the dataset's description of
+them, the extractor's folder and sha256, the output folder; a worker (a local process
+or a Dask worker on any host that shares the filesystem) reads its rows where the data
+lives and writes its chunk itself (:mod:`pipeline.jobs.chunk`). The coordinator keeps
+the small records that come back, then streams the chunks, each checked against the
+sha256 recorded when it was written, into one array.
 
 Layout of an output folder while the job runs and once it is done::
 
-    OUT/job.json          what this job is (its key); written first
-    OUT/chunks/00012.npy  one finished chunk each (atomic), removed at the end
-    OUT/features.npy      float32 (n_images, n_features), memory-mappable
-    OUT/labels.npy        int64 (n_images,)
-    OUT/manifest.json     written last: its presence means the job is complete
+    OUT/job.json            what this job is (its key, the dataset, the extractor); written first
+    OUT/extractor/          the fitted extractor (manifest.json + arrays.npz), kept: it is what
+                            turns new images into these features (``cvpipe train --from-features``)
+    OUT/chunks/00012.npy    one finished chunk each (atomic), and
+    OUT/chunks/00012.json   its record: rows, shape, sha256, failed items; removed at the end
+    OUT/features.npy        float32 (n_images, n_features), memory-mappable; a row whose image
+                            could not be read is NaN
+    OUT/labels.npy          int64 (n_images,)
+    OUT/manifest.json       written last: its presence means the job is complete
 
-A killed job, started again with the same arguments, keeps the chunks it finished and
-computes only the rest; the bytes of ``features.npy`` and ``labels.npy`` are the same as
-an uninterrupted run's, on either engine.
+A killed job, started again with the same arguments, keeps the chunks whose bytes still
+match their recorded sha256 and computes the rest (a chunk changed, truncated or
+swapped on disk is computed again, and says so in the log); the bytes of
+``features.npy`` and ``labels.npy`` are the same as an uninterrupted run's, on either
+engine and on any cluster.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+import re
 import shutil
 import time
 from datetime import datetime, timezone
@@ -26,15 +43,20 @@ import numpy as np
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from pipeline._io import atomic_path, read_json, save_npy_atomic, write_json
-from pipeline.data import Dataset, load_dataset
-from pipeline.jobs.engines import ENGINES, run_chunks
+from pipeline._io import atomic_path, file_sha256, read_json, save_npy_atomic, write_json
+from pipeline.data import Dataset, open_dataset
+from pipeline.jobs.chunk import chunk_paths, extract_chunk
+from pipeline.jobs.engines import ENGINES, run_tasks
+from pipeline.model import ArtifactError, load_extractor, save_extractor
+from pipeline.model.codec import CLASS_NAMES
 from pipeline.model.spec import build_extractor, describe_extractor
 from pipeline.version import package_version
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Images an extractor that learns is fitted on, at most (a seeded sample of the fit split).
+FIT_SAMPLES = 10_000
 
 
 class ExtractionError(RuntimeError):
@@ -46,37 +68,97 @@ def _learns(extractor):
     return bool(getattr(extractor, "learns_from_data", False))
 
 
-def _job_key(dataset, fit_fingerprint, description, chunk_size):
-    blob = json.dumps(
-        {
-            "dataset": dataset.fingerprint(),
-            "fitted_on": fit_fingerprint,
-            "features": description,
-            "chunk_size": chunk_size,
-            "format": FORMAT_VERSION,
-        },
-        sort_keys=True,
-    )
+def _check_saveable(extractor):
+    """The job's workers load the extractor as a safe artifact: only allow-listed classes."""
+    steps = [s for _, s in extractor.transformer_list] if hasattr(extractor, "transformer_list") else []
+    for est in [extractor, *steps]:
+        if not isinstance(est, str) and type(est) not in CLASS_NAMES:
+            raise ExtractionError(f"a batch job's workers load the extractor as a safe artifact (no pickle): "
+                                  f"expected cvpipe's extractors, got {type(est).__module__}.{type(est).__name__}")
+
+
+def _fit_plan(extractor, fit_data, fit_samples, seed):
+    """Which rows of the fit split an extractor that learns is fitted on (None for one that
+    does not learn): a bounded sample drawn with ``seed``, and a description of it."""
+    if not _learns(extractor):
+        return None, None
+    n = len(fit_data)
+    rows = np.sort(np.random.default_rng(seed).choice(n, min(n, fit_samples), replace=False))
+    return rows, {"split": fit_data.split, "fingerprint": fit_data.fingerprint(), "sample": int(len(rows)),
+                  "seed": seed, "rows_sha256": hashlib.sha256(rows.astype("<i8").tobytes()).hexdigest()}
+
+
+def _fit(extractor, data, fit_data, rows):
+    """Fit a clone of ``extractor`` on ``rows`` of ``fit_data`` read through the chunked path, or,
+    for an extractor that does not learn (``rows`` None), on a few rows of ``data`` (fitting then
+    only records the image shape). Returns the extractor and the number of sampled images that
+    could not be read."""
+    extractor = clone(extractor)
+    if rows is None:
+        extractor.fit(data.read(0, min(len(data), 8)).images)
+        return extractor, 0
+    sample = fit_data.subset(rows)
+    if not len(sample):
+        raise ExtractionError(f"none of the {len(rows)} sampled images of {fit_data.source} could be read to "
+                              f"fit the extractor; skipped: {list(sample.skipped)[:3]}")
+    extractor.fit(sample.images, sample.labels)
+    return extractor, len(sample.skipped) - len(fit_data.skipped)
+
+
+def _saved_extractor(out, key):
+    """The extractor a previous run of this same job saved, and its sha256, or None.
+
+    A resumed job uses it rather than fitting again: a refit on a machine with other BLAS
+    kernels could differ in its last bits, and the finished chunks were computed with this one.
+    """
+    job = read_json(out / "job.json")
+    if not job or job.get("job_key") != key or not (out / "extractor").is_dir():
+        return None
+    try:
+        extractor, sha = load_extractor(out / "extractor")
+    except ArtifactError as exc:
+        logger.warning("the saved extractor of the interrupted job is unreadable (%s); fitting it again", exc)
+        return None
+    if sha != job.get("extractor_sha256"):
+        logger.warning("the saved extractor is not the one the interrupted job recorded; fitting it again")
+        return None
+    return extractor, sha, job.get("fit_unreadable", 0)
+
+
+def _job_key(data, fit_plan, description, chunk_size):
+    blob = json.dumps({"dataset": data.fingerprint(), "image_shape": list(data.image_shape), "fitted_on": fit_plan,
+                       "features": description, "chunk_size": chunk_size, "format": FORMAT_VERSION},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _as_dataset(dataset, split):
-    return dataset if isinstance(dataset, Dataset) else load_dataset(dataset, split=split)
+#: What a job writes in its folder (and its chunks folder, by pattern).
+_OUTPUTS = ("manifest.json", "features.npy", "labels.npy", "job.json", "errors.json", "extractor")
+#: The temporary sibling of one of them (``pipeline._io.sibling_path``) left by a write cut short.
+_NAMES = "|".join(map(re.escape, _OUTPUTS))
+_LEFTOVER = re.compile(rf"^\.({_NAMES}|\d{{5}}\.(npy|json))\.[0-9a-f]{{12}}\.(tmp|old)$")
 
 
-def _fit(extractor, dataset, fit_dataset):
-    """Fit on the training split for extractors that learn, else on the data itself."""
-    extractor = clone(extractor)
-    learns = _learns(extractor)
-    source = fit_dataset if learns else dataset
-    extractor.fit(source.images, source.labels)
-    return extractor, (source.split, source.fingerprint()) if learns else None
+def _remove_leftovers(folder):
+    """Remove what a killed job's writes left in ``folder``: only its own temporary siblings."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        if _LEFTOVER.match(path.name):
+            logger.info("removing %s, left by an interrupted write", path)
+            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)
 
 
 def _check_out_dir(out, key, overwrite):
     """Return the manifest of a finished identical job, else prepare ``out`` for this one."""
+    if out.exists() and not out.is_dir():
+        raise ExtractionError(f"--out {out} exists and is not a folder")
     manifest, job = read_json(out / "manifest.json"), read_json(out / "job.json")
     previous = (manifest or {}).get("job_key") or (job or {}).get("job_key")
+    if previous is None and out.is_dir() and any(p.name not in _OUTPUTS + ("chunks",) for p in out.iterdir()
+                                                  if not _LEFTOVER.match(p.name)):
+        raise ExtractionError(f"{out} is a folder that holds other files, not an extraction job's; choose an "
+                              "empty or new folder for --out")
     if previous is not None and previous != key:
         if not overwrite:
             raise ExtractionError(
@@ -84,46 +166,85 @@ def _check_out_dir(out, key, overwrite):
                 f"{key[:12]}); choose another --out or pass --overwrite to replace it"
             )
         logger.warning("replacing the different job in %s", out)
-        for name in ("manifest.json", "features.npy", "labels.npy", "job.json"):
+        for name in ("manifest.json", "features.npy", "labels.npy", "job.json", "errors.json"):
             (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / "chunks", ignore_errors=True)
+        for name in ("chunks", "extractor"):
+            shutil.rmtree(out / name, ignore_errors=True)
         manifest = None
     if manifest is not None:
         return manifest
     (out / "chunks").mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(out)
+    _remove_leftovers(out / "chunks")
     return None
 
 
-def _chunk_path(out, index):
-    return out / "chunks" / f"{index:05d}.npy"
+def _verified_chunk(folder, index, rows, n_features, extractor_sha):
+    """The record of chunk ``index`` if its files are there, its bytes match it and it was
+    computed with this extractor, else None (the files removed: the chunk is computed again)."""
+    array_path, record_path = chunk_paths(folder, index)
+    record = None
+    try:
+        record = read_json(record_path)
+        if record is not None and not isinstance(record, dict):
+            raise ValueError(f"expected a JSON object, got {type(record).__name__}")
+    except (ValueError, OSError) as exc:
+        logger.warning("chunk %d: its record is unreadable (%s); computing it again", index, exc)
+        record = {}
+    if record is not None and array_path.is_file():
+        expected = {"rows": list(rows), "shape": [rows[1] - rows[0], n_features], "extractor_sha256": extractor_sha}
+        if {k: record.get(k) for k in expected} == expected and file_sha256(array_path) == record.get("sha256"):
+            return record
+        logger.warning("chunk %d (rows %d..%d) does not match its record (sha256, rows, shape or "
+                       "extractor); computing it again", index, rows[0], rows[1] - 1)
+    elif array_path.is_file():
+        logger.warning("chunk %d (rows %d..%d) has no record of its bytes (written when the job stopped?); "
+                       "computing it again", index, rows[0], rows[1] - 1)
+    array_path.unlink(missing_ok=True)
+    record_path.unlink(missing_ok=True)
+    return None
 
 
-def _done_chunks(out, bounds, n_features):
-    """Indices of chunk files already on disk with the right shape and dtype."""
-    done = set()
-    for index, (start, stop) in enumerate(bounds):
-        path = _chunk_path(out, index)
-        if not path.is_file():
-            continue
-        try:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-            if arr.shape == (stop - start, n_features) and arr.dtype == np.float32:
-                done.add(index)
-                continue
-        except (ValueError, OSError) as exc:
-            logger.warning("chunk file %s is unreadable (%s); computing it again", path, exc)
-        path.unlink(missing_ok=True)
-    return done
-
-
-def _assemble(out, bounds, n_rows, n_features):
-    """Stream the chunk files into features.npy (atomic)."""
+def _assemble(out, records, n_rows, n_features):
+    """Stream the chunks into features.npy (atomic), checking each against its sha256 on the way."""
     with atomic_path(out / "features.npy") as tmp:
         mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_rows, n_features))
-        for index, (start, stop) in enumerate(bounds):
-            mm[start:stop] = np.load(_chunk_path(out, index), allow_pickle=False)
+        for record in records:
+            array_path, _ = chunk_paths(out / "chunks", record["index"])
+            data = array_path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != record["sha256"]:
+                raise ExtractionError(f"{array_path}: changed after it was written (sha256 differs from its record); "
+                                      "run the same command again to compute it anew")
+            start, stop = record["rows"]
+            mm[start:stop] = np.load(_BytesReader(data), allow_pickle=False)
         mm.flush()
         del mm
+
+
+class _BytesReader:
+    """A read-only file over bytes for ``np.load`` (without copying them into a BytesIO)."""
+
+    def __init__(self, data):
+        self._view, self._pos = memoryview(data), 0
+
+    def read(self, n=-1):
+        end = len(self._view) if n is None or n < 0 else min(len(self._view), self._pos + n)
+        chunk = self._view[self._pos:end].tobytes()
+        self._pos = end
+        return chunk
+
+    def readinto(self, buffer):
+        n = min(len(buffer), len(self._view) - self._pos)
+        buffer[:n] = self._view[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+    def seek(self, offset, whence=0):
+        self._pos = offset if whence == 0 else self._pos + offset if whence == 1 else len(self._view) + offset
+        return self._pos
+
+    def tell(self):
+        return self._pos
 
 
 def run_extraction(
@@ -137,6 +258,10 @@ def run_extraction(
     scheduler=None,
     n_jobs=-1,
     chunk_size=1000,
+    fit_samples=FIT_SAMPLES,
+    seed=0,
+    size=None,
+    mode=None,
     progress=True,
     overwrite=False,
 ):
@@ -145,10 +270,12 @@ def run_extraction(
     Parameters
     ----------
     dataset : str, path or Dataset
-        A dataset name or path for ``load_dataset``, or a loaded ``Dataset``.
+        A dataset name or path for :func:`pipeline.data.open_dataset`, or a ``Dataset``.
     features : str, path, list, dict or transformer
-        A feature spec (see ``pipeline.model.spec``) or an unfitted extractor.
+        A feature spec (see ``pipeline.model.spec``) or an unfitted cvpipe extractor.
     out_dir : path
+        A local or shared folder: with a Dask cluster, every worker must see it at the
+        same path.
     split : str, default="train"
         The split to extract (ignored when ``dataset`` is a ``Dataset``).
     fit_split : str, default="train"
@@ -158,9 +285,14 @@ def run_extraction(
         Dask scheduler address (``tcp://HOST:8786``); with ``engine="dask"`` and no
         address, a local Dask cluster is started for the job.
     n_jobs : int, default=-1
-        Local processes (joblib), or workers of the local Dask cluster.
+        Local processes, or workers of the local Dask cluster.
     chunk_size : int, default=1000
         Images per task.
+    fit_samples : int, default=10000
+        Images an extractor that learns is fitted on, drawn from the fit split with ``seed``.
+    seed : int
+    size, mode
+        Image files only: the size and color mode (see :func:`pipeline.data.open_dataset`).
     progress : bool
         Show a progress bar.
     overwrite : bool
@@ -173,46 +305,66 @@ def run_extraction(
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    for name, value in (("chunk_size", chunk_size), ("fit_samples", fit_samples)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     t0 = time.perf_counter()
-    data = _as_dataset(dataset, split)
+    given = isinstance(dataset, Dataset)
+    data = dataset if given else open_dataset(dataset, split, size=size, mode=mode)
     extractor = features if hasattr(features, "transform") else build_extractor(features)
+    _check_saveable(extractor)
     fit_data = data
-    if _learns(extractor) and not isinstance(dataset, Dataset) and data.split != fit_split:
-        fit_data = load_dataset(dataset, split=fit_split)
-    extractor, fitted_on = _fit(extractor, data, fit_data)
-    fit_s = time.perf_counter() - t0
+    if _learns(extractor) and not given and data.split != fit_split:
+        fixed = {"size": data.size, "mode": data.mode} if hasattr(data, "mode") else {}
+        fit_data = open_dataset(dataset, fit_split, **fixed)
+    rows, fit_plan = _fit_plan(extractor, fit_data, fit_samples, seed)
     description = describe_extractor(extractor)
-    key = _job_key(data, fitted_on, description, chunk_size)
-    out = Path(out_dir)
+    key = _job_key(data, fit_plan, description, chunk_size)
+    out = Path(out_dir).resolve()
     finished = _check_out_dir(out, key, overwrite)
     if finished is not None:
         logger.info("%s already holds this finished job; nothing to do", out)
         return finished
-    write_json(out / "job.json", {"job_key": key, "features": description, "chunk_size": chunk_size})
-
-    n = len(data)
-    n_features = int(extractor.n_features_out_)
+    saved = _saved_extractor(out, key)
+    if saved is not None:
+        extractor, extractor_sha, unreadable = saved
+        logger.info("resuming with the extractor the interrupted job saved")
+    else:
+        extractor, unreadable = _fit(extractor, data, fit_data, rows)
+        try:
+            extractor_sha = save_extractor(extractor, out / "extractor")
+        except ArtifactError as exc:
+            raise ExtractionError(f"cannot save the extractor for the workers: {exc}") from exc
+    fitted_on = None if fit_plan is None else fit_plan | {"unreadable": unreadable}
+    fit_s = time.perf_counter() - t0
+    n, n_features = len(data), int(extractor.n_features_out_)
     bounds = [(s, min(n, s + chunk_size)) for s in range(0, n, chunk_size)]
-    done = _done_chunks(out, bounds, n_features)
-    todo = [i for i in range(len(bounds)) if i not in done]
-    if done:
-        logger.info("resuming: %d of %d chunks already done", len(done), len(bounds))
+    write_json(out / "job.json", {"job_key": key, "dataset": data.describe(), "features": description,
+                                  "extractor_sha256": extractor_sha, "fit_unreadable": unreadable,
+                                  "chunk_size": chunk_size, "n_rows": n, "n_features": n_features})
+
+    records = {}
+    for index, rows in enumerate(bounds):
+        record = _verified_chunk(out / "chunks", index, rows, n_features, extractor_sha)
+        if record is not None:
+            records[index] = record
+    todo = [i for i in range(len(bounds)) if i not in records]
+    if records:
+        logger.info("resuming: %d of %d chunks already done and verified", len(records), len(bounds))
+    tasks = ({"index": i, "rows": list(bounds[i]), "data": data.task(*bounds[i]), "extractor": str(out / "extractor"),
+              "extractor_sha256": extractor_sha, "out": str(out / "chunks")} for i in todo)
     t1 = time.perf_counter()
     failures = []
-    bar = tqdm(total=n, initial=sum(b - a for i, (a, b) in enumerate(bounds) if i in done),
+    bar = tqdm(total=n, initial=sum(b - a for i, (a, b) in enumerate(bounds) if i in records),
                unit="img", desc="extract", disable=not progress)
     with bar:
-        for index, result, error in run_chunks(
-            engine, extractor, data.images, bounds, todo, n_jobs=n_jobs, scheduler=scheduler
-        ):
-            start, stop = bounds[index]
-            if error is not None:
-                failures.append({"chunk": index, "items": [start, stop - 1], "error": error})
-                logger.error("chunk %d (items %d..%d) failed: %s", index, start, stop - 1, error)
+        for result in run_tasks(engine, extract_chunk, tasks, n_jobs=n_jobs, scheduler=scheduler):
+            start, stop = bounds[result["index"]]
+            if "error" in result:
+                failures.append({"chunk": result["index"], "items": [start, stop - 1], "error": result["error"]})
+                logger.error("chunk %d (items %d..%d) failed: %s", result["index"], start, stop - 1, result["error"])
             else:
-                save_npy_atomic(_chunk_path(out, index), result)
+                records[result["index"]] = result
             bar.update(stop - start)
     transform_s = time.perf_counter() - t1
     computed = sum(bounds[i][1] - bounds[i][0] for i in todo)
@@ -224,38 +376,35 @@ def run_extraction(
             f"again to retry the rest. First error: {failures[0]['error']}"
         )
     (out / "errors.json").unlink(missing_ok=True)
-    _assemble(out, bounds, n, n_features)
-    save_npy_atomic(out / "labels.npy", data.labels.astype(np.int64))
+    ordered = [records[i] for i in range(len(bounds))]
+    _assemble(out, ordered, n, n_features)
+    save_npy_atomic(out / "labels.npy", np.asarray(data.labels, dtype=np.int64))
+    failed_items = [{"row": row, "item": item, "error": reason} for r in ordered for row, item, reason in r["failed"]]
     total_s = time.perf_counter() - t0
     manifest = {
         "format_version": FORMAT_VERSION,
         "job_key": key,
-        "dataset": {
-            "name": data.name,
-            "split": data.split,
-            "source": str(data.source),
-            "fingerprint": data.fingerprint(),
-            "n_images": n,
-            "image_shape": list(data.images.shape[1:]),
-            "class_names": list(data.class_names),
-            "skipped": [list(item) for item in data.skipped],
-        },
-        "fitted_on": None if fitted_on is None else {"split": fitted_on[0], "fingerprint": fitted_on[1]},
+        "dataset": data.describe(),
+        "fitted_on": fitted_on,
         "features": description,
+        "extractor": {"folder": "extractor", "sha256": extractor_sha},
         "n_features": n_features,
         "files": {
-            "features": {"name": "features.npy", "dtype": "float32", "shape": [n, n_features]},
-            "labels": {"name": "labels.npy", "dtype": "int64", "shape": [n]},
+            "features": {"name": "features.npy", "dtype": "float32", "shape": [n, n_features],
+                         "sha256": file_sha256(out / "features.npy")},
+            "labels": {"name": "labels.npy", "dtype": "int64", "shape": [n], "sha256": file_sha256(out / "labels.npy")},
         },
+        "chunks": [{"rows": r["rows"], "sha256": r["sha256"]} for r in ordered],
+        "failed_items": failed_items,
         "engine": engine,
         "chunk_size": chunk_size,
         "n_chunks": len(bounds),
-        "resumed_chunks": len(done),
+        "resumed_chunks": len(bounds) - len(todo),
         "timings": {
             "fit_s": round(fit_s, 3),
             "transform_s": round(transform_s, 3),
             "total_s": round(total_s, 3),
-            "images_per_s": round(computed / transform_s, 1) if computed else None,
+            "images_per_s": round(computed / transform_s, 1) if computed and transform_s > 0 else None,
         },
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cvpipe_version": package_version(),
@@ -263,16 +412,36 @@ def run_extraction(
     write_json(out / "manifest.json", manifest)
     shutil.rmtree(out / "chunks", ignore_errors=True)
     (out / "job.json").unlink(missing_ok=True)
+    if failed_items:
+        logger.warning("%d images could not be read: their rows are NaN (listed in %s, failed_items)",
+                       len(failed_items), out / "manifest.json")
     logger.info("wrote %s: %d x %d features in %.1f s", out, n, n_features, total_s)
     return manifest
 
 
-def load_features(out_dir, mmap=True):
-    """Read a finished job: ``(features, labels, manifest)``; features memory-mapped."""
+def load_features(out_dir, mmap=True, verify=False):
+    """Read a finished job: ``(features, labels, manifest)``; features memory-mapped.
+
+    With ``verify``, the sha256 of both files is checked against the manifest first
+    (a full read of the features).
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder holds no finished job.
+    ExtractionError
+        With ``verify``: a file whose bytes changed since the job wrote it.
+    """
     out = Path(out_dir)
     manifest = read_json(out / "manifest.json")
     if manifest is None:
         raise FileNotFoundError(f"{out} has no manifest.json: the job is not finished (or not a job folder)")
+    if verify:
+        for key in ("features", "labels"):
+            info = manifest["files"][key]
+            if info.get("sha256") and file_sha256(out / info["name"]) != info["sha256"]:
+                raise ExtractionError(f"{out / info['name']}: its sha256 differs from the manifest's: changed "
+                                      "since the job wrote it")
     features = np.load(out / "features.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
     labels = np.load(out / "labels.npy", allow_pickle=False)
     return features, labels, manifest

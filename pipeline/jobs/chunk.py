@@ -1,0 +1,109 @@
+"""One chunk of a batch extraction, as a worker runs it: read, transform, write, checksum.
+
+A task is a small dict, never an array: the chunk's index and rows, the dataset's
+description of those rows (:meth:`pipeline.data.Dataset.task`), the folder of the fitted
+extractor and the sha256 of its manifest, and the folder the chunk goes to. The worker
+reads its rows where the data lives (:func:`pipeline.data.read_task`), loads the
+extractor from the job's folder (safe artifacts, no pickle; checked against the sha256
+the task carries), and writes its own output:
+
+- ``NNNNN.npy``: float32 ``(rows, n_features)``, written atomically; a row whose image
+  could not be read is NaN;
+- ``NNNNN.json``: the chunk's record, written after the array: its rows, shape, the
+  sha256 of the ``.npy`` bytes as written, and the items that failed.
+
+What comes back to the coordinator is that record (or the error), a few hundred bytes.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import io
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from pipeline._io import atomic_path, write_json
+from pipeline.data import read_task
+from pipeline.model import load_extractor
+
+logger = logging.getLogger(__name__)
+
+
+def chunk_paths(folder, index):
+    """``(array, record)`` paths of chunk ``index`` in ``folder``."""
+    return Path(folder) / f"{index:05d}.npy", Path(folder) / f"{index:05d}.json"
+
+
+def npy_bytes(array):
+    """The bytes ``np.save`` writes for ``array``, and their sha256."""
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    data = buf.getvalue()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+_EXTRACTORS = {}  # per process: the extractor a job's chunks use, by its folder and sha256
+
+
+def _extractor(folder, sha256):
+    key = (folder, sha256)
+    if key not in _EXTRACTORS:
+        extractor, found = load_extractor(folder)
+        if found != sha256:
+            raise RuntimeError(f"{folder}: the extractor changed since the job started (sha256 {found[:12]}, "
+                               f"the job's {sha256[:12]}); run the job again")
+        _EXTRACTORS.clear()
+        _EXTRACTORS[key] = extractor
+    return _EXTRACTORS[key]
+
+
+def extract_chunk(task):
+    """Run one task; returns its record, or ``{"index", "rows", "error"}``. Never raises."""
+    t0 = time.perf_counter()
+    index, (start, stop) = task["index"], task["rows"]
+    try:
+        extractor = _extractor(task["extractor"], task["extractor_sha256"])
+        batch = read_task(task["data"])
+        if len(batch.labels) != stop - start:
+            raise RuntimeError(f"read {len(batch.labels)} rows where the task asks for {stop - start}")
+        features = np.ascontiguousarray(extractor.transform(batch.images), dtype=np.float32)
+        if batch.failed:
+            features[[row - start for row, _, _ in batch.failed]] = np.nan
+        data, sha256 = npy_bytes(features)
+        array_path, record_path = chunk_paths(task["out"], index)
+        with atomic_path(array_path) as tmp:
+            tmp.write_bytes(data)
+        record = {"index": index, "rows": [start, stop], "shape": list(features.shape), "sha256": sha256,
+                  "extractor_sha256": task["extractor_sha256"],
+                  "failed": [list(f) for f in batch.failed], "resized": int(batch.resized),
+                  "seconds": round(time.perf_counter() - t0, 3), "host": os.uname().nodename, "pid": os.getpid()}
+        write_json(record_path, record)
+        return record
+    except Exception as exc:  # recorded by the job, never fatal for the other chunks
+        logger.debug("chunk %d failed:\n%s", index, traceback.format_exc())
+        return {"index": index, "rows": [start, stop], "error": f"{type(exc).__name__}: {exc}"}
+
+
+def die_with_parent(parent_pid=None):
+    """Ask the kernel to kill this process when the process that started it dies (Linux).
+
+    A worker of a local engine calls it first thing: a coordinator killed with SIGKILL then
+    leaves no worker behind. Elsewhere, or where it cannot be set, nothing happens.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if parent_pid is not None and os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
