@@ -4,11 +4,12 @@ A dataset is one ``.tar`` file or a folder of them (sorted by name). In a shard,
 members that share a key (the name up to its first dot, folders included) are one
 sample: an image (``.jpg``, ``.jpeg``, ``.png``, ``.webp``, ``.bmp``, ``.gif``,
 ``.tif``, ``.tiff``, ``.ppm``) and its class (``.cls``: the class index as text). The
-classes are ``"0"`` .. the largest index. Everything is read with the standard library's
-``tarfile``: listing reads the members' headers (and the tiny ``.cls`` members); a range
-reads its images' bytes at their offsets. A sample without an image or a class, or with
-an unreadable class, is recorded in ``skipped``; compressed tars (``.tar.gz``) are refused
-(they cannot be read at an offset).
+classes are ``"0"`` .. the largest index, which must be below :data:`MAX_CLASSES` (a
+larger one is an error naming the shard and the member). Everything is read with the
+standard library's ``tarfile``: listing reads the members' headers (and the tiny ``.cls``
+members); a range reads its images' bytes at their offsets. A sample without an image or
+a class, or with an unreadable class, is recorded in ``skipped``; compressed tars
+(``.tar.gz``) are refused (they cannot be read at an offset).
 """
 from __future__ import annotations
 
@@ -24,6 +25,14 @@ from pipeline.data.files import fixed_size_and_mode
 from pipeline.data.images import ImageError, decode_with_size
 
 IMAGE_EXTENSIONS = {"jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff", "ppm"}
+#: Class indices must be below this. The class names are made for every index up to the
+#: largest, and every manifest records them, so one stray ``.cls`` (an image id, a hash, a
+#: timestamp) would cost minutes and gigabytes, or all memory, before anything says why.
+#: The largest label sets in use (ImageNet-21k: about 21,800 classes; Google Landmarks v2:
+#: about 203,000) fit with room to spare, and a million short names are still cheap.
+MAX_CLASSES = 1_000_000
+#: The longest ``.cls`` read: a class index as text, with some white space around it.
+_CLS_BYTES = 64
 
 
 def shard_files(path):
@@ -49,10 +58,11 @@ def index_shard(path):
                 ext = ext.lower()
                 entry = samples.setdefault(key, {})
                 if ext == "cls":
-                    try:
-                        entry["label"] = int(tar.extractfile(member).read(64).decode("ascii").strip())
-                    except (ValueError, UnicodeDecodeError):
+                    label = _read_class(path, tar, member)
+                    if label is None:
                         entry["bad_label"] = True
+                    else:
+                        entry["label"] = label
                 elif ext in IMAGE_EXTENSIONS:
                     entry["image"] = (member.offset_data, member.size)
     except tarfile.ReadError as exc:
@@ -69,6 +79,27 @@ def index_shard(path):
                    "an unreadable or negative .cls" if "label" in entry or entry.get("bad_label") else "no .cls member")
             skipped.append((f"{path}:{key}", why))
     return rows, skipped
+
+
+def _read_class(path, tar, member):
+    """The class index of a ``.cls`` member, or None when it is not an integer (or too long to be one).
+
+    Raises
+    ------
+    DatasetError
+        The index is :data:`MAX_CLASSES` or more: refused before any class name is made.
+    """
+    if member.size > _CLS_BYTES:  # read whole or not at all: a prefix of a long number is another number
+        return None
+    try:
+        label = int(tar.extractfile(member).read().decode("ascii").strip())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if label >= MAX_CLASSES:
+        raise DatasetError(path, f"member {member.name!r}: class index {label:,} is out of range: expected "
+                                 f"0..{MAX_CLASSES - 1:,} (at most {MAX_CLASSES:,} classes); a .cls holds the "
+                                 "sample's class index as text, not an id or a hash")
+    return label
 
 
 class ShardDataset(Dataset):

@@ -6,9 +6,11 @@ import gzip
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tarfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -549,6 +551,42 @@ def test_a_sample_missing_a_part_or_with_a_bad_class_is_skipped(tmp_path, rng):
                                 f"{shard}:0004": "an unreadable or negative .cls",
                                 f"{shard}:0005": "an unreadable or negative .cls"}
     assert load_dataset(shard).skipped == ds.skipped
+
+
+@pytest.mark.parametrize("value", [b"1000000", b"99999999", b"999999999999"])
+def test_a_class_index_beyond_the_bound_is_refused_before_naming_the_classes(tmp_path, rng, monkeypatch, value):
+    """One stray .cls (an id, a hash) made a name for every class up to it: 100 million
+    strings for ``99999999``, all memory for ``999999999999``."""
+
+    def bounded_range(*args):  # should the bound go, fail here rather than exhaust memory
+        numbers = range(*args)
+        assert len(numbers) <= shards.MAX_CLASSES, f"about to make {len(numbers):,} class names"
+        return numbers
+
+    monkeypatch.setattr(shards, "range", bounded_range, raising=False)
+    png = _png(_gray(rng, 1)[0])
+    with tarfile.open(tmp_path / "s.tar", "w") as tar:
+        _add(tar, "0000.png", png)
+        _add(tar, "0000.cls", b"1")
+        _add(tar, "0001.png", png)
+        _add(tar, "0001.cls", value + b"\n")
+    started = time.perf_counter()
+    with pytest.raises(DatasetError, match=re.escape(f"{tmp_path / 's.tar'}: member '0001.cls': class index "
+                                                     f"{int(value):,} is out of range: expected 0..999,999")):
+        open_dataset(tmp_path / "s.tar")
+    assert time.perf_counter() - started < 1.0
+
+
+def test_a_long_cls_is_unreadable_not_cut_to_its_first_bytes(tmp_path, rng):
+    png = _png(_gray(rng, 1)[0])
+    with tarfile.open(tmp_path / "s.tar", "w") as tar:
+        _add(tar, "0000.png", png)
+        _add(tar, "0000.cls", b"2" + b" " * 64 + b"7")  # once read as 2: the first 64 bytes
+        _add(tar, "0001.png", png)
+        _add(tar, "0001.cls", b" 3\n")
+    ds = open_dataset(tmp_path / "s.tar")
+    assert ds.labels.tolist() == [3]
+    assert dict(ds.skipped) == {f"{tmp_path / 's.tar'}:0000": "an unreadable or negative .cls"}
 
 
 def test_compressed_shards_are_refused(tmp_path, rng):
