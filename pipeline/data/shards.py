@@ -1,20 +1,23 @@
 """Tar shards of images in the WebDataset layout: ``NNNN.jpg`` beside ``NNNN.cls``.
 
 A dataset is one ``.tar`` file or a folder of them (sorted by name). In a shard, the
-members that share a key (the name up to its first dot, folders included) are one
-sample: an image (``.jpg``, ``.jpeg``, ``.png``, ``.webp``, ``.bmp``, ``.gif``,
-``.tif``, ``.tiff``, ``.ppm``) and its class (``.cls``: the class index as text). The
-classes are ``"0"`` .. the largest index, which must be below :data:`MAX_CLASSES` (a
-larger one is an error naming the shard and the member). Everything is read with the
-standard library's ``tarfile``: listing reads the members' headers (and the tiny ``.cls``
-members); a range reads its images' bytes at their offsets. A sample without an image or
-a class, or with an unreadable class, is recorded in ``skipped``; compressed tars
-(``.tar.gz``) are refused (they cannot be read at an offset).
+members that share a key (the member's path without its extension, which starts at the
+first dot of the path's last component, as WebDataset's ``base_plus_ext`` has it:
+``v1.0/0001.jpg`` is key ``v1.0/0001``, extension ``jpg``) are one sample: an image
+(``.jpg``, ``.jpeg``, ``.png``, ``.webp``, ``.bmp``, ``.gif``, ``.tif``, ``.tiff``,
+``.ppm``) and its class (``.cls``: the class index as text). The classes are ``"0"`` ..
+the largest index, which must be below :data:`MAX_CLASSES` (a larger one is an error
+naming the shard and the member). Everything is read with the standard library's
+``tarfile``: listing reads the members' headers (and the tiny ``.cls`` members); a range
+reads its images' bytes at their offsets. A sample without an image or a class, or with
+an unreadable class, is recorded in ``skipped``; compressed tars (``.tar.gz``) are refused
+(they cannot be read at an offset).
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tarfile
 from pathlib import Path
 
@@ -31,6 +34,9 @@ IMAGE_EXTENSIONS = {"jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff", "
 #: The largest label sets in use (ImageNet-21k: about 21,800 classes; Google Landmarks v2:
 #: about 203,000) fit with room to spare, and a million short names are still cheap.
 MAX_CLASSES = 1_000_000
+#: A member's key and extension, as WebDataset's ``base_plus_ext`` splits them (a folder's
+#: dots are not the extension's), so shards written for it pair the same members here.
+_KEY_AND_EXTENSION = re.compile(r"((?:.*/|)[^.]+)[.]([^/]*)", re.DOTALL)
 #: The longest ``.cls`` read: a class index as text, with some white space around it.
 _CLS_BYTES = 64
 
@@ -46,6 +52,17 @@ def shard_files(path):
     return shards
 
 
+def split_key(name):
+    """``(key, extension)`` of a member's path, the extension lowercased.
+
+    The extension starts at the first dot of the last path component: ``a/0001.seg.png``
+    is ``("a/0001", "seg.png")``, ``v1.0/0001.jpg`` is ``("v1.0/0001", "jpg")``. A name
+    with no extension is its own key, with extension ``""`` (a sample without an image).
+    """
+    match = _KEY_AND_EXTENSION.fullmatch(name)
+    return (match[1], match[2].lower()) if match else (name, "")
+
+
 def index_shard(path):
     """``([(key, offset, size, label)], skipped)`` of one shard: where each image is, and its class."""
     samples, skipped = {}, []
@@ -54,8 +71,7 @@ def index_shard(path):
             for member in tar:
                 if not member.isfile():
                     continue
-                key, _, ext = member.name.partition(".")
-                ext = ext.lower()
+                key, ext = split_key(member.name)
                 entry = samples.setdefault(key, {})
                 if ext == "cls":
                     label = _read_class(path, tar, member)

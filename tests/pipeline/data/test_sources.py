@@ -530,6 +530,27 @@ def test_shards_pair_each_image_with_its_class_across_shards(tmp_path, rng):
     np.testing.assert_array_equal(load_dataset(folder / "0001.tar").images, expected[2:])
 
 
+def test_a_key_is_the_path_without_the_extension_of_its_last_part(tmp_path, rng):
+    """As WebDataset's ``base_plus_ext``: a dot in a folder is not the extension's (the key
+    was the name up to its first dot, so ``v1.0/0001.jpg`` was ``v1`` and lost its class)."""
+    images = _gray(rng, 4)
+    with tarfile.open(tmp_path / "s.tar", "w") as tar:
+        _add(tar, "v1.0/0001.png", _png(images[0]))
+        _add(tar, "v1.0/0001.cls", b"1")
+        _add(tar, "v1.0/0002.PNG", _png(images[1]))  # extensions are matched lowercased
+        _add(tar, "v1.0/0002.cls", b"0")
+        _add(tar, "./0003.png", _png(images[2]))  # as `tar cf s.tar .` writes them
+        _add(tar, "./0003.cls", b"2")
+        _add(tar, "x.y/0004.seg.png", _png(images[3]))  # extension "seg.png": not an image
+        _add(tar, "x.y/0004.cls", b"0")
+    ds = open_dataset(tmp_path / "s.tar")
+    assert ds.labels.tolist() == [2, 1, 0]  # keys sorted: ./0003, v1.0/0001, v1.0/0002
+    np.testing.assert_array_equal(ds.read(0, 3).images, images[[2, 0, 1]])
+    assert ds.task(0, 1)["members"][0][3] == "s.tar:./0003"
+    assert dict(ds.skipped) == {f"{tmp_path / 's.tar'}:x.y/0004": "no image member"}
+    assert shards.split_key("a.b/c.d/0001.Seg.PNG") == ("a.b/c.d/0001", "seg.png")
+
+
 def test_a_sample_missing_a_part_or_with_a_bad_class_is_skipped(tmp_path, rng):
     png = _png(_gray(rng, 1)[0])
     with tarfile.open(tmp_path / "s.tar", "w") as tar:
