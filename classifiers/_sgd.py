@@ -23,6 +23,31 @@ TRAINING_CONSTRAINTS = {
 }
 
 
+class RowsOf:
+    """Rows ``index`` of a 2-D array, read when asked: ``rows[sel]`` is ``X[index[sel]]``.
+
+    Early stopping carves its training and validation sets this way on the CPU, so a
+    memory-mapped ``X`` (a batch job's features, larger than memory) is read batch by
+    batch, never copied whole; ``rows[batch]`` holds the same values, in the same layout,
+    as ``X[index][batch]`` would.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    index : ndarray of int, shape (n_rows,)
+    """
+
+    def __init__(self, X, index):
+        self.X, self.index = X, np.asarray(index)
+        self.shape = (len(self.index), *X.shape[1:])
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, selection):
+        return self.X[self.index[selection]]
+
+
 def minibatches(n_samples, batch_size, rng, xp=np):
     """Yield index arrays covering a shuffled epoch in batches of ``batch_size``.
 

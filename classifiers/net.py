@@ -14,7 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from classifiers._fcnet import WEIGHT_INITS, FullyConnectedNet, init_params
-from classifiers._sgd import TRAINING_CONSTRAINTS, decayed_learning_rate, minibatches
+from classifiers._sgd import TRAINING_CONSTRAINTS, RowsOf, decayed_learning_rate, minibatches
 from classifiers._validation import check_predict_input
 from classifiers.layers import ACTIVATIONS
 from classifiers.losses import softmax
@@ -156,29 +156,38 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in y, "
                              f"got 1 class: {self.classes_.tolist()}")
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
-        X, X_val, y, y_val = self._split(X, y, rng)
+        split = self._split(y, rng)
         xp = get_array_module(self.device)
         params, running = init_params((X.shape[1], *self.hidden_sizes, len(self.classes_)),
                                       self.weight_init, self.batchnorm, rng, np.dtype(self.dtype))
         net = FullyConnectedNet({k: to_device(v, xp) for k, v in params.items()},
                                 {k: to_device(v, xp) for k, v in running.items()},
                                 self.activation, self.dropout, self.reg)
+        if split is None:
+            train, val = (to_device(X, xp), to_device(y, xp)), None
+        else:
+            train_rows, val_rows = split
+            # On the CPU the rows are read batch by batch (a memory-mapped X is not copied);
+            # a GPU takes its sets as device arrays.
+            rows = (lambda index: RowsOf(X, index)) if xp is np else (lambda index: to_device(X[index], xp))
+            train, val = (rows(train_rows), to_device(y[train_rows], xp)), (rows(val_rows), y[val_rows])
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported once, below
-            self._train(net, xp, rng, (to_device(X, xp), to_device(y, xp)),
-                        None if X_val is None else (to_device(X_val, xp), y_val))
+            self._train(net, xp, rng, train, val)
         return self
 
-    def _split(self, X, y, rng):
-        """Carve the validation set for early stopping (stratified when every class allows it)."""
+    def _split(self, y, rng):
+        """The rows of the training and the validation set of early stopping (stratified when
+        every class allows it), or None without early stopping."""
         if not self.early_stopping:
-            return X, None, y, None
-        n_val = int(np.ceil(self.validation_fraction * X.shape[0]))
-        if n_val < 1 or X.shape[0] - n_val < 1:
+            return None
+        n = len(y)
+        n_val = int(np.ceil(self.validation_fraction * n))
+        if n_val < 1 or n - n_val < 1:
             raise ValueError(f"early stopping needs at least 1 training and 1 validation sample; "
-                             f"got {X.shape[0]} samples with validation_fraction={self.validation_fraction}")
+                             f"got {n} samples with validation_fraction={self.validation_fraction}")
         counts = np.bincount(y)
-        stratify = y if counts.min() >= 2 and len(counts) <= n_val <= X.shape[0] - len(counts) else None
-        return train_test_split(X, y, test_size=n_val, stratify=stratify,
+        stratify = y if counts.min() >= 2 and len(counts) <= n_val <= n - len(counts) else None
+        return train_test_split(np.arange(n), test_size=n_val, stratify=stratify,
                                 random_state=int(rng.integers(2**31 - 1)))
 
     def _train(self, net, xp, rng, train, val):

@@ -178,6 +178,17 @@ def default_memory_budget(device="auto"):
     return int(min(GPU_MEMORY_BUDGET, free // 4))
 
 
+def _row_sq_norms(xp, Y, block):
+    """``(Y * Y).sum(axis=1)`` a block of rows at a time: the same values (each row is
+    summed alone), without a temporary the size of ``Y`` (a memory-mapped training set
+    larger than memory)."""
+    out = xp.empty(Y.shape[0], dtype=Y.dtype)
+    for start in range(0, Y.shape[0], block):
+        rows = Y[start : start + block]
+        out[start : start + block] = (rows * rows).sum(axis=1)
+    return out
+
+
 def _tile_rows(n_y_tile, budget, itemsize):
     return max(1, int(budget // max(1, n_y_tile * itemsize * 3)))
 
@@ -238,7 +249,7 @@ def nearest_neighbors(
     col_tile = n_y if n_y * itemsize * 3 <= memory_budget else max(k, memory_budget // (3 * itemsize))
     row_tile = _tile_rows(min(col_tile, n_y), memory_budget, itemsize)
     Yd = _as_float(xp, Y, dtype)
-    y_sq = (Yd * Yd).sum(axis=1) if metric == "l2" else None
+    y_sq = _row_sq_norms(xp, Yd, _tile_rows(Yd.shape[1], memory_budget, itemsize)) if metric == "l2" else None
     out_d = np.empty((X.shape[0], k), dtype=dtype)
     out_i = np.empty((X.shape[0], k), dtype=np.int64)
     for r0 in range(0, X.shape[0], row_tile):
