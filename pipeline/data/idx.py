@@ -8,9 +8,13 @@ A gzipped file (``.gz``) is decompressed once, by streaming, into the cache
 (:func:`pipeline.data.paths.decompressed_dir`) and memory-mapped from there, so a
 dataset larger than memory reads one range at a time. Before anything is decompressed,
 the header's size is checked against what the compressed file can hold (deflate packs
-at most 1032 bytes into one) and against the size the gzip trailer records: a small file
-whose header claims gigabytes is refused at once. Every error names the file (the one
-the user has, not the cache's copy) and says what was expected and what was found.
+at most 1032 bytes into one): a small file whose header claims gigabytes is refused at
+once. A ``.gz`` is read as Python's :mod:`gzip` reads it: every member of a file made of
+several (``bgzip``, ``cat a.gz b.gz``), zero bytes after a member skipped. Its last four
+bytes record the size of the last member only, so they refute a header that claims less
+than they record (trailing data) but cannot confirm one; data that ends before the
+header's size, or runs past it, is refused while streaming. Every error names the file
+(the one the user has, not the cache's copy) and says what was expected and what was found.
 """
 from __future__ import annotations
 
@@ -38,6 +42,9 @@ SPLIT_PREFIX = {"train": "train", "test": "t10k"}
 #: Deflate's best ratio: no gzip file decompresses to more than this many times its size.
 MAX_DEFLATE_RATIO = 1032
 _BLOCK = 1 << 20
+#: The end of a ``.gz`` read before decompressing: its last member's trailer, unless more
+#: zero padding than this follows it.
+_TAIL = 1 << 16
 
 
 def split_files(split):
@@ -95,29 +102,32 @@ def _plain_copy(path, total):
     """The decompressed copy of a ``.gz`` IDX file in the cache, made once (atomically).
 
     ``total`` is the size the header announces. The copy is named by the file's path,
-    size, modification time and gzip trailer (its CRC-32), so a changed file gets a new copy.
+    size, modification time and last bytes (the last member's CRC-32), so a changed file
+    gets a new copy.
     """
     st = path.stat()
     if total > MAX_DEFLATE_RATIO * st.st_size + 1024:
         raise DatasetError(path, f"the header claims {total:,} bytes of data, more than a gzip file of "
                                  f"{st.st_size:,} bytes can hold (deflate packs at most {MAX_DEFLATE_RATIO}:1); "
                                  "refused before decompressing it")
-    with open(path, "rb") as fh:  # the gzip trailer: the CRC-32 of the data, its size modulo 2**32
-        fh.seek(max(0, st.st_size - 8))
-        trailer = fh.read(8)
-    recorded = struct.unpack("<I", trailer[4:])[0] if len(trailer) == 8 else None
-    if recorded is not None and recorded != total % 2**32:
-        if recorded > MAX_DEFLATE_RATIO * st.st_size + 1024:
-            raise DatasetError(path, "truncated gzip stream: its last bytes are not a gzip trailer (they claim "
-                                     f"{recorded:,} bytes from a file of {st.st_size:,}); refused before decompressing")
-        if total < 2**32 and recorded > total:
-            raise DatasetError(path, f"{recorded - total} trailing bytes: header says {total:,} bytes, the gzip "
-                                     f"trailer records {recorded:,}; refused before decompressing it")
-        raise DatasetError(path, f"truncated: header says {total:,} bytes, the gzip trailer records {recorded:,} "
-                                 "(modulo 2**32): the data, or a truncated gzip stream, ends early; refused before "
-                                 "decompressing it")
+    with open(path, "rb") as fh:
+        fh.seek(max(0, st.st_size - _TAIL))
+        tail = fh.read(_TAIL)
+    # The last 4 bytes are the size (modulo 2**32) of the last member, or zero padding, or
+    # a member's size shifted by a few zero bytes: in a valid file, never more than the
+    # data, nor than deflate's ratio allows. More is refused now; less proves nothing (the
+    # other members hold the rest) and is left to the streaming below.
+    recorded = struct.unpack("<I", tail[-4:])[0] if len(tail) >= 8 else None
+    if recorded is not None and recorded > MAX_DEFLATE_RATIO * st.st_size + 1024:
+        raise DatasetError(path, "its last bytes are not a gzip trailer nor zero padding (they claim "
+                                 f"{recorded:,} bytes from a file of {st.st_size:,}): a truncated gzip stream, or "
+                                 "trailing data; refused before decompressing it")
+    if recorded is not None and total < 2**32 and recorded > total:
+        raise DatasetError(path, f"{recorded - total} trailing bytes: header says {total:,} bytes, the gzip "
+                                 f"trailer records {recorded:,}; refused before decompressing it")
     # The CRC too: a file rewritten with the same size and modification time is not the old copy.
-    key = hashlib.sha256(f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0{trailer.hex()}".encode()).hexdigest()[:16]
+    stamp = f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode()
+    key = hashlib.sha256(stamp + tail).hexdigest()[:16]
     target = decompressed_dir() / f"{path.stem}.{key}"
     if target.is_file() and target.stat().st_size == total:
         return target

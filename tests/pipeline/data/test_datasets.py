@@ -148,18 +148,13 @@ def cache(tmp_path, monkeypatch):
     return folder
 
 
-@pytest.mark.parametrize("claim, data", [
-    ((1_000_000, 28, 28), b"\0" * 784),  # 784 MB claimed by a gzip file of about 1 KB
-    ((1000, 28, 28), None),  # within deflate's ratio, but the gzip trailer records less
-], ids=["ratio", "trailer"])
-def test_a_gz_claiming_more_than_it_holds_is_refused_before_decompressing(tmp_path, cache, monkeypatch, claim, data):
+def test_a_gz_claiming_more_than_it_holds_is_refused_before_decompressing(tmp_path, cache, monkeypatch):
     folder = tmp_path / "idx"
     folder.mkdir()
-    if data is None:
-        data = np.random.default_rng(0).integers(0, 256, 900 * 28 * 28, dtype=np.uint8).tobytes()
     images = folder / "train-images-idx3-ubyte.gz"
-    images.write_bytes(gzip.compress(_header(2051, *claim) + data))
-    testing.write_idx(folder / "train-labels-idx1-ubyte.gz", np.zeros(claim[0], np.uint8))
+    # 784 MB claimed by a gzip file of about 1 KB: more than deflate's ratio allows
+    images.write_bytes(gzip.compress(_header(2051, 1_000_000, 28, 28) + b"\0" * 784))
+    testing.write_idx(folder / "train-labels-idx1-ubyte.gz", np.zeros(1_000_000, np.uint8))
 
     def no_copy(path):
         raise AssertionError(f"started decompressing into {path}")
@@ -170,6 +165,61 @@ def test_a_gz_claiming_more_than_it_holds_is_refused_before_decompressing(tmp_pa
         open_dataset(folder)
     assert time.perf_counter() - started < 1.0
     assert not cache.exists() or not any(cache.iterdir())
+
+
+def _members(raw):
+    """``raw`` gzipped as several members, the first ending inside the IDX header."""
+    return gzip.compress(raw[:10]) + gzip.compress(raw[10:-100]) + gzip.compress(raw[-100:])
+
+
+@pytest.mark.parametrize("layout", [
+    lambda raw: gzip.compress(raw[:10]) + gzip.compress(raw[10:]),  # as `cat a.gz b.gz` makes them
+    _members,
+    lambda raw: gzip.compress(raw) + b"\0" * 3,  # the last 4 bytes: the trailer's size shifted
+    lambda raw: gzip.compress(raw) + b"\0" * 4096,
+    lambda raw: gzip.compress(raw[:10]) + b"\0" * 7 + gzip.compress(raw[10:]) + b"\0" * 9,
+], ids=["two-members", "three-members", "padding-3", "padding-4096", "members-and-padding"])
+@pytest.mark.parametrize("writable", [True, False], ids=["cache", "in-memory"])
+def test_a_multi_member_or_zero_padded_gz_reads_as_gzip_reads_it(roots, tmp_path, monkeypatch, small_mnist,
+                                                                   layout, writable):
+    """bgzip writes many members, ``cat a.gz b.gz`` two, tape tools pad with zeros: the
+    last 4 bytes are the last member's size, or zeros, not the data's (refused as
+    "truncated" when they were taken for it)."""
+    if not writable:
+        (tmp_path / "a-file").write_text("not a folder")
+        monkeypatch.setenv("CVPIPE_CACHE", str(tmp_path / "a-file" / "cache"))
+    images, labels = small_mnist
+    write_mnist(roots["system"] / "mnist", "train", images, labels)
+    path = roots["system"] / "mnist" / "train-images-idx3-ubyte.gz"
+    raw = _header(2051, *images.shape) + images.tobytes()
+    path.write_bytes(layout(raw))
+    assert gzip.decompress(path.read_bytes()) == raw  # a valid gzip file, as Python reads it
+    ds = load_dataset("mnist")
+    np.testing.assert_array_equal(ds.images, images)
+    np.testing.assert_array_equal(read_task(open_dataset(roots["system"] / "mnist").task(2, 6)).images, images[2:])
+
+
+@pytest.mark.parametrize("raw, layout, message", [
+    # within deflate's ratio, but the data ends early: only streaming can tell this from several members
+    ("short", gzip.compress, "truncated: header says 784,016 bytes, got 705,616"),
+    ("short", _members, "truncated: header says 784,016 bytes, got 705,616"),
+    ("long", _members, "more than the 704,832 bytes its header says: trailing data"),
+    ("exact", lambda raw: gzip.compress(raw) + b"\0\0\1\0\0\0", r"not a valid gzip file \(Not a gzipped file"),
+    # the last 4 bytes claim more than the file holds: refused before decompressing, or while streaming
+    ("exact", lambda raw: gzip.compress(raw) + b"junk", "its last bytes are not a gzip trailer nor zero padding"),
+    ("exact", lambda raw: gzip.compress(raw[:10]) + gzip.compress(raw[10:])[:-20], ".*truncated gzip stream"),
+])
+def test_a_gz_that_ends_early_or_runs_on_is_refused(tmp_path, cache, raw, layout, message):
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    data = np.random.default_rng(0).integers(0, 256, 900 * 28 * 28, dtype=np.uint8).tobytes()  # incompressible
+    claim = {"short": 1000, "long": 899, "exact": 900}[raw]
+    images = folder / "train-images-idx3-ubyte.gz"
+    images.write_bytes(layout(_header(2051, claim, 28, 28) + data))
+    testing.write_idx(folder / "train-labels-idx1-ubyte.gz", np.zeros(claim, np.uint8))
+    with pytest.raises(DatasetError, match=re.escape(str(images)) + ": " + message):
+        open_dataset(folder)
+    assert not [p for p in cache.glob("*") if "train-images" in p.name]  # no copy, no leftover
 
 
 @pytest.mark.parametrize("gz", [True, False], ids=["gz", "plain"])
