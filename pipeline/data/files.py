@@ -8,9 +8,12 @@ and recorded; each range read decodes its files (:func:`pipeline.data.images.dec
 EXIF orientation, mode conversion, bilinear resizing), and a file that cannot be read
 is a zero row listed in the batch's ``failed``, never a silent gap.
 
-An item is a path relative to the list's root, or an absolute path, or a URL that
-fsspec opens (``s3://``, ``https://``, ... through the library Dask itself uses; the
-``dist`` extra installs it).
+An item is a path relative to the list's root, or an absolute path, or a ``file://``
+URL of a file on this machine (RFC 8089: ``file:///abs/path`` or
+``file://localhost/abs/path``, percent-encoded as :meth:`pathlib.Path.as_uri` writes it;
+one that names another host, or no path (``file://x.png`` is the host ``x.png``), is an
+unreadable item that says why), or a URL that fsspec opens (``s3://``, ``https://``, ...
+through the library Dask itself uses; the ``dist`` extra installs it).
 """
 from __future__ import annotations
 
@@ -35,10 +38,39 @@ def is_url(item):
 
 
 def _local(root, item):
+    """The local path of an item (see the module docstring).
+
+    Raises
+    ------
+    ImageError
+        A ``file://`` URL that names another host, or no path.
+    """
     if item.startswith("file://"):
-        return Path(unquote(item[len("file://"):]))  # as Path.as_uri() writes it: "a b" is "a%20b"
+        return _file_url_path(item)
     path = Path(item)
     return path if path.is_absolute() or root is None else Path(root) / path
+
+
+def _file_url_path(item):
+    # RFC 8089: file://HOST/PATH, where an empty HOST and "localhost" are this machine.
+    host, slash, path = item[len("file://"):].partition("/")
+    expected = "expected file:///absolute/path or file://localhost/absolute/path, a file on this machine"
+    if not slash:  # "file://x.png" is host "x.png" and no path: refused, not guessed to be a relative "x.png"
+        raise ImageError(f"{item}: a file URL without a path (its host is {host!r}): {expected}; a "
+                         "relative path is written without file://")
+    if host.lower() not in ("", "localhost"):
+        raise ImageError(f"{item}: a file URL of the host {host!r}: {expected}")
+    return Path(unquote(slash + path))  # as Path.as_uri() writes it: "a b" is "a%20b"
+
+
+def _item_name(root, item):
+    """What an item is called in a batch's ``failed``: its local path, or the item as written."""
+    if is_url(item):
+        return item
+    try:
+        return str(_local(root, item))
+    except ImageError:
+        return item
 
 
 def _source(root, item):
@@ -160,6 +192,8 @@ class FileListDataset(Dataset):
                     stamp = f"{st.st_size} {st.st_mtime_ns}"
                 except OSError as exc:
                     stamp = f"unreadable {exc.errno}"
+                except ImageError:
+                    stamp = "not a local file"
             h.update(f"{item}\0{int(self.labels[row])}\0{stamp}\0".encode("utf-8", "surrogateescape"))
         return h.hexdigest()
 
@@ -175,7 +209,7 @@ def read_task(task):
     images = np.zeros((len(task["items"]), *shape), dtype=np.uint8)
     failed, resized = [], 0
     for i, item in enumerate(task["items"]):
-        name = item if is_url(item) else str(_local(root, item))
+        name = _item_name(root, item)
         try:
             images[i], original = decode_with_size(_source(root, item), size, mode, where=item)
             resized += original != size

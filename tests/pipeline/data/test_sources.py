@@ -497,6 +497,33 @@ def test_a_file_url_is_decoded_as_path_as_uri_writes_it(tmp_path, rng):
     np.testing.assert_array_equal(batch.images[0], image)
 
 
+def test_a_file_url_is_read_as_rfc_8089_has_it(tmp_path, rng, monkeypatch):
+    """``file://localhost/abs`` is ``/abs``; ``file://x.png`` is the host ``x.png`` and no
+    path: one unreadable item that says why, never a guess at a relative ``x.png``."""
+    images = _gray(rng, 3)
+    paths = [_save(tmp_path / "my images" / f"{i}.png", image) for i, image in enumerate(images)]
+    _save(tmp_path / "x.png", images[0])  # what a guess would read
+    monkeypatch.chdir(tmp_path)
+    items = [paths[0].as_uri().replace("file://", "file://localhost", 1),
+             "file://x.png",
+             paths[1].as_uri().replace("file://", "file://LocalHost", 1),  # host names are case-insensitive
+             "file://server" + paths[2].as_uri()[len("file://"):],
+             paths[2].as_uri()]
+    (tmp_path / "l.csv").write_text("".join(f"{item},cat\n" for item in items))
+    ds = open_dataset(tmp_path / "l.csv")
+    batch = ds.read(0, 5)
+    failed = {row: (item, reason) for row, item, reason in batch.failed}
+    assert sorted(failed) == [1, 3]
+    assert failed[1] == ("file://x.png", "file://x.png: a file URL without a path (its host is 'x.png'): expected "
+                         "file:///absolute/path or file://localhost/absolute/path, a file on this machine; a relative "
+                         "path is written without file://")
+    assert failed[3][0] == items[3] and "a file URL of the host 'server': expected file:///" in failed[3][1]
+    np.testing.assert_array_equal(batch.images[[0, 2, 4]], images)
+    assert not batch.images[[1, 3]].any()
+    np.testing.assert_array_equal(read_task(ds.task(0, 5)).images, batch.images)
+    assert len(ds.fingerprint()) == 64 and len(ds.materialize().skipped) == 2
+
+
 # --- tar shards -------------------------------------------------------------------------
 
 def _jpeg(array):
