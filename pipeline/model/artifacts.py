@@ -196,7 +196,14 @@ def _read_manifest_bytes(path):
             size = os.fstat(fh.fileno()).st_size
             if size > MAX_MANIFEST_BYTES:
                 raise ArtifactError(f"{file}: {size} bytes, more than a manifest may hold ({MAX_MANIFEST_BYTES})")
-            raw = fh.read(MAX_MANIFEST_BYTES + 1)
+            pieces, read = [], 0
+            while read <= MAX_MANIFEST_BYTES:  # a piece at a time: read(n) would take n bytes of memory first
+                piece = fh.read(min(1 << 20, MAX_MANIFEST_BYTES + 1 - read))
+                if not piece:
+                    break
+                pieces.append(piece)
+                read += len(piece)
+            raw = b"".join(pieces)
     except FileNotFoundError:
         raise ArtifactError(f"{file}: missing; expected a model folder with {MANIFEST} and {ARRAYS}") from None
     except IsADirectoryError:
