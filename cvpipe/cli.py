@@ -19,7 +19,7 @@ from pathlib import Path
 from classifiers.knn import WEIGHTS
 from compute.backend import DEVICES
 from compute.distances import METRICS
-from cvpipe.commands import evaluate, predict, random_search_on_dataset, read_config, report, train
+from cvpipe.commands import evaluate, predict, random_search_on_dataset, read_config, report, train, train_on_features
 from cvpipe.demo import prepare_demo
 from pipeline._io import format_json, write_json
 from pipeline.data import NAMED_DATASETS, DatasetError, ImageError, available_datasets, fetch_dataset
@@ -126,6 +126,14 @@ def _cmd_search(args):
 
 
 def _cmd_train(args):
+    if args.from_features:
+        given = [f"--{k}" for k in ("config", "features", "limit", "search") if getattr(args, k) is not None]
+        if given or not args.classifier:
+            raise ValueError(f"train --from-features takes --classifier (required), --out, --seed and --dataset "
+                             f"(to score its test split); got {', '.join(given) or 'no --classifier'}")
+        _print_json(train_on_features(args.from_features, args.classifier, args.out, dataset=args.dataset,
+                                      seed=args.seed, progress=not args.quiet))
+        return
     config = read_config(args.config) if args.config else {}
     for key in ("dataset", "features", "classifier", "limit"):
         if getattr(args, key) is not None:
@@ -196,6 +204,9 @@ def _add_workflows(sub):
 
     train = sub.add_parser("train", help="train a pipeline and save it as a model folder")
     train.add_argument("--config", help="YAML/JSON with dataset, features, classifier, limit, seed, search")
+    train.add_argument("--from-features", metavar="DIR",
+                       help="train on the output folder of 'cvpipe extract' (memory-mapped, in blocks); the model "
+                            "uses that job's extractor; --dataset then only names the test split to score")
     train.add_argument("--dataset", help=DATASET_HELP)
     train.add_argument("--features", help=FEATURES_HELP)
     train.add_argument("--classifier", help=CLASSIFIER_HELP)

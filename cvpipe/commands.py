@@ -20,7 +20,9 @@ import yaml
 from sklearn.metrics import confusion_matrix
 
 from features import HOG, FeatureStack, RawPixels
-from pipeline.data import DatasetNotFoundError, ImageError, decode_image, load_dataset
+from pipeline._io import read_json
+from pipeline.data import DatasetNotFoundError, ImageError, decode_image, load_dataset, open_dataset
+from pipeline.jobs import train_from_features
 from pipeline.model import ImagePipeline, build_classifier, build_extractor, load, save
 from pipeline.selection import random_search, stratified_subset
 
@@ -45,16 +47,36 @@ def limited(data, limit, seed):
     return data.subset(stratified_subset(data.labels, int(limit), seed=seed))
 
 
-def _accuracy_report(model, data):
+def open_for_model(model, dataset, split):
+    """A split of ``dataset``, opened lazily; image files are decoded to the model's input
+    contract (its size and color mode), as the service decodes what it is sent."""
+    data = open_dataset(dataset, split)
+    if hasattr(data, "mode") and (tuple(data.size), data.mode) != (model.input_shape_, model.color_mode_):
+        data = open_dataset(dataset, split, size=model.input_shape_, mode=model.color_mode_)
+    return data
+
+
+def _accuracy_report(model, data, chunk_size=4096):
     """``(report, confusion)``: accuracy, per-class accuracy and scikit-learn's confusion
     matrix (rows: true class, columns: predicted, in ``classes_`` order) of ``model`` on
-    ``data``. Images whose label the model does not know count against the accuracy and
-    are left out of the matrix."""
-    pred = model.predict(data.images)
-    confusion = confusion_matrix(data.labels, pred, labels=model.classes_)
+    ``data``, read a chunk at a time. Images whose label the model does not know count
+    against the accuracy and are left out of the matrix; images that cannot be read are
+    left out and counted (``n_unreadable``)."""
+    predicted, truth, unreadable = [], [], len(data.skipped)
+    for start, batch in data.chunks(chunk_size):
+        keep = np.ones(len(batch.labels), dtype=bool)
+        keep[[row - start for row, _, _ in batch.failed]] = False
+        unreadable += len(batch.failed)
+        if keep.any():
+            predicted.append(model.predict(batch.images[keep]))
+            truth.append(batch.labels[keep])
+    if not predicted:
+        raise ValueError(f"none of the images of {data.source or data.name} ({data.split}) could be read")
+    pred, labels = np.concatenate(predicted), np.concatenate(truth)
+    confusion = confusion_matrix(labels, pred, labels=model.classes_)
     per_class = {name: float(confusion[i, i] / max(1, confusion[i].sum()))
                  for i, name in enumerate(model.class_names_)}
-    return {"accuracy": float(np.mean(pred == data.labels)), "n_images": len(data),
+    return {"accuracy": float(np.mean(pred == labels)), "n_images": len(labels), "n_unreadable": unreadable,
             "per_class_accuracy": per_class, "confusion_matrix": confusion.tolist()}, confusion
 
 
@@ -114,22 +136,53 @@ def train(dataset, features, classifier, out, *, limit=None, seed=0, search=None
     model = ImagePipeline(features, clf).fit(data.images, data.labels, class_names=data.class_names)
     train_s = time.perf_counter() - t0
     model.metrics_ = {"train_seconds": round(train_s, 1), "n_train": len(data)}
-    if test_split:
-        try:
-            test = load_dataset(dataset, test_split)
-            report = _accuracy_report(model, test)[0]
-            model.metrics_.update({f"{test_split}_accuracy": report["accuracy"], f"n_{test_split}": len(test)})
-        except DatasetNotFoundError as exc:
-            logger.info("no %s split to score on (%s)", test_split, exc)
+    _score(model, dataset, test_split)
     save(model, out)
     summary.update(metrics=model.metrics_, seconds=round(time.perf_counter() - t0, 1))
     return summary
 
 
+def _score(model, dataset, split):
+    """Add the accuracy on ``split`` of ``dataset`` to ``model.metrics_`` (a log line when there is none)."""
+    if not split or dataset is None:
+        return
+    try:
+        report = _accuracy_report(model, open_for_model(model, dataset, split))[0]
+    except DatasetNotFoundError as exc:
+        logger.info("no %s split to score on (%s)", split, exc)
+        return
+    model.metrics_.update({f"{split}_accuracy": report["accuracy"], f"n_{split}": report["n_images"]})
+
+
+def train_on_features(features_dir, classifier, out, *, dataset=None, test_split="test", seed=0, progress=True):
+    """Train on the output of ``cvpipe extract`` (memory-mapped, in blocks: see
+    :func:`pipeline.jobs.train_from_features`), score it on ``test_split`` of ``dataset``
+    when one is given (its images, through the job's extractor), save it.
+
+    The standardized features are written beside ``out`` while the classifier trains.
+
+    Returns
+    -------
+    dict
+        Path, the job it was trained from, metrics and timings.
+    """
+    t0 = time.perf_counter()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model = train_from_features(features_dir, classifier, seed=seed, scratch_dir=out.parent, progress=progress)
+    job = read_json(Path(features_dir) / "manifest.json")
+    _score(model, dataset, test_split)
+    model.metrics_["features_job"] = job["job_key"]
+    save(model, out)
+    return {"model": str(out), "from_features": str(features_dir), "dataset": job["dataset"]["name"],
+            "n_train": model.metrics_["n_train"], "features": job["features"], "classifier": classifier,
+            "metrics": model.metrics_, "seconds": round(time.perf_counter() - t0, 1)}
+
+
 def evaluate(model_path, dataset, split="test"):
     """Accuracy, per-class accuracy and confusion matrix of a saved model on a split."""
     model = load(model_path)
-    report = _accuracy_report(model, load_dataset(dataset, split))[0]
+    report = _accuracy_report(model, open_for_model(model, dataset, split))[0]
     return {"model": str(model_path), "dataset": str(dataset), "split": split, **report,
             "class_names": list(model.class_names_)}
 
@@ -172,12 +225,12 @@ def report(model_path, out_dir, dataset=None, split="test"):
         written.append(reports.plot_class_templates(W, shape, model.class_names_, out / "class_templates.png"))
     data = None
     if dataset is not None:
-        data = load_dataset(dataset, split)
+        data = open_for_model(model, dataset, split)
         confusion = _accuracy_report(model, data)[1]
         written.append(reports.plot_confusion_matrix(confusion, model.class_names_, out / "confusion_matrix.png"))
     hog = next((s for s in steps if isinstance(s, HOG)), None)
     if hog is not None and data is not None:
-        written.append(reports.plot_hog(data.images[0], out / "hog.png", hog.orientations,
+        written.append(reports.plot_hog(data.read(0, 1).images[0], out / "hog.png", hog.orientations,
                                         hog.pixels_per_cell, hog.cells_per_block))
     logger.info("wrote %d plots to %s", len(written), out)
     return {"model": str(model_path), "plots": [str(p) for p in written]}

@@ -205,13 +205,56 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         if scaler is not None:
             Z = scaler.fit_transform(Z)
         classifier.fit(Z, y)
+        names = self.class_names if class_names is None else class_names
+        return self._set_fitted(features, scaler, classifier, images.shape[1:3], "L" if images.ndim == 3 else "RGB",
+                                names, int(Z.shape[1]))
+
+    @classmethod
+    def from_fitted(cls, features, scaler, classifier, *, input_shape, color_mode, class_names=None):
+        """A fitted pipeline of steps fitted apart: the extractor of a batch job, and a scaler and
+        a classifier trained on the features it wrote (``cvpipe train --from-features``).
+
+        Parameters
+        ----------
+        features : transformer
+            Fitted (``n_features_out_``).
+        scaler : transformer or None
+            Fitted on the extractor's features (``n_features_in_``).
+        classifier : classifier
+            Fitted on the (scaled) features: ``classes_``, ``n_features_in_``.
+        input_shape : (int, int)
+            ``(height, width)`` of the images the extractor was fitted for.
+        color_mode : {"L", "RGB"}
+        class_names : sequence or mapping, optional
+            See the class parameters.
+
+        Raises
+        ------
+        ValueError
+            Steps that do not fit together (feature counts), or a bad input contract.
+        """
+        n_out = getattr(features, "n_features_out_", None)
+        check_is_fitted(classifier)
+        widths = [("the classifier", getattr(classifier, "n_features_in_", None))]
+        if scaler is not None:
+            check_is_fitted(scaler)
+            widths.insert(0, ("the scaler", getattr(scaler, "n_features_in_", None)))
+        for step, width in widths:
+            if n_out is None or width != n_out:
+                raise ValueError(f"{step} takes {width} features, the extractor gives {n_out}")
+        if color_mode not in ("L", "RGB") or len(tuple(input_shape)) != 2 or min(input_shape) < 1:
+            raise ValueError(f"expected input_shape (height, width) and color_mode 'L' or 'RGB', got "
+                             f"{tuple(input_shape)!r} and {color_mode!r}")
+        pipe = cls(features, classifier, scaler if scaler is not None else False, class_names)
+        return pipe._set_fitted(features, scaler, classifier, input_shape, color_mode, class_names, int(n_out))
+
+    def _set_fitted(self, features, scaler, classifier, input_shape, color_mode, class_names, n_features):
         self.features_, self.scaler_, self.classifier_ = features, scaler, classifier
         self.classes_ = classifier.classes_
-        names = self.class_names if class_names is None else class_names
-        self.class_names_ = resolve_class_names(self.classes_, names)
-        self.input_shape_ = tuple(int(s) for s in images.shape[1:3])
-        self.color_mode_ = "L" if images.ndim == 3 else "RGB"
-        self.n_features_ = int(Z.shape[1])
+        self.class_names_ = resolve_class_names(self.classes_, class_names)
+        self.input_shape_ = tuple(int(s) for s in input_shape)
+        self.color_mode_ = color_mode
+        self.n_features_ = n_features
         self.metrics_ = {}
         return self
 
