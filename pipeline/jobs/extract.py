@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from pipeline._io import atomic_path, file_sha256, read_json, save_npy_atomic, write_json
 from pipeline.data import Dataset, open_dataset
-from pipeline.jobs.chunk import chunk_paths, extract_chunk
+from pipeline.jobs.chunk import chunk_paths, extract_chunk, npy_header, read_chunk
 from pipeline.jobs.engines import ENGINES, run_tasks
 from pipeline.model import ArtifactError, load_extractor, save_extractor
 from pipeline.model.codec import CLASS_NAMES
@@ -206,45 +206,34 @@ def _verified_chunk(folder, index, rows, n_features, extractor_sha):
 
 
 def _assemble(out, records, n_rows, n_features):
-    """Stream the chunks into features.npy (atomic), checking each against its sha256 on the way."""
-    with atomic_path(out / "features.npy") as tmp:
-        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_rows, n_features))
+    """Stream the chunks into features.npy (atomic), checking each against its sha256 on the way.
+
+    Written with plain sequential writes, a chunk at a time, not through a memory map: the
+    coordinator's memory stays the size of one chunk, whatever the size of the output.
+    """
+    with atomic_path(out / "features.npy") as tmp, open(tmp, "wb") as fh:
+        fh.write(npy_header((n_rows, n_features)))
         for record in records:
             array_path, _ = chunk_paths(out / "chunks", record["index"])
-            data = array_path.read_bytes()
-            if hashlib.sha256(data).hexdigest() != record["sha256"]:
-                raise ExtractionError(f"{array_path}: changed after it was written (sha256 differs from its record); "
-                                      "run the same command again to compute it anew")
             start, stop = record["rows"]
-            mm[start:stop] = np.load(_BytesReader(data), allow_pickle=False)
-        mm.flush()
-        del mm
+            data, wrong = read_chunk(array_path, record["sha256"], (stop - start, n_features))
+            if wrong:
+                raise ExtractionError(f"{array_path}: changed after it was written ({wrong}); run the same "
+                                      "command again to compute it anew")
+            fh.write(data)
 
 
-class _BytesReader:
-    """A read-only file over bytes for ``np.load`` (without copying them into a BytesIO)."""
-
-    def __init__(self, data):
-        self._view, self._pos = memoryview(data), 0
-
-    def read(self, n=-1):
-        end = len(self._view) if n is None or n < 0 else min(len(self._view), self._pos + n)
-        chunk = self._view[self._pos:end].tobytes()
-        self._pos = end
-        return chunk
-
-    def readinto(self, buffer):
-        n = min(len(buffer), len(self._view) - self._pos)
-        buffer[:n] = self._view[self._pos:self._pos + n]
-        self._pos += n
-        return n
-
-    def seek(self, offset, whence=0):
-        self._pos = offset if whence == 0 else self._pos + offset if whence == 1 else len(self._view) + offset
-        return self._pos
-
-    def tell(self):
-        return self._pos
+def _workers(records):
+    """What each worker process did: its host and pid, chunks, images, seconds and peak memory."""
+    workers = {}
+    for r in records:
+        w = workers.setdefault((r.get("host"), r.get("pid")), {"host": r.get("host"), "pid": r.get("pid"), "chunks": 0,
+                                                             "images": 0, "seconds": 0.0, "max_rss_mb": 0.0})
+        w["chunks"] += 1
+        w["images"] += r["rows"][1] - r["rows"][0]
+        w["seconds"] = round(w["seconds"] + r.get("seconds", 0.0), 3)
+        w["max_rss_mb"] = max(w["max_rss_mb"], round(r.get("max_rss_bytes", 0) / 2**20, 1))
+    return sorted(workers.values(), key=lambda w: (str(w["host"]), w["pid"] or 0))
 
 
 def run_extraction(
@@ -395,6 +384,7 @@ def run_extraction(
             "labels": {"name": "labels.npy", "dtype": "int64", "shape": [n], "sha256": file_sha256(out / "labels.npy")},
         },
         "chunks": [{"rows": r["rows"], "sha256": r["sha256"]} for r in ordered],
+        "workers": _workers(ordered),
         "failed_items": failed_items,
         "engine": engine,
         "chunk_size": chunk_size,
