@@ -30,19 +30,23 @@ def sibling_path(path, suffix=".tmp"):
 
 
 @contextmanager
-def atomic_path(path):
+def atomic_path(path, durable=True):
     """Yield a path beside ``path`` for the body to write; on success sync it and rename it over ``path``.
 
     The body creates the file (``open(tmp, "wb")``, ``np.save``, ...). On an exception the
-    temporary file is removed and ``path`` is left as it was.
+    temporary file is removed and ``path`` is left as it was. With ``durable=False`` the
+    file is not synced to disk before the rename: a crash of the machine may then leave it
+    empty or partial under its final name, so only a file whose content is checked before
+    it is used (a batch job's chunk, against its sha256) may be written so.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = sibling_path(path)
     try:
         yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        if durable:
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -91,8 +95,9 @@ def _plain(value):
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
-def write_json(path, obj):
-    """Write ``obj`` as :func:`format_json` text to ``path``, atomically (every JSON file cvpipe writes).
+def write_json(path, obj, durable=True):
+    """Write ``obj`` as :func:`format_json` text to ``path``, atomically (every JSON file cvpipe writes);
+    ``durable`` as for :func:`atomic_path`.
 
     Raises
     ------
@@ -102,7 +107,7 @@ def write_json(path, obj):
         ``obj`` holds something that is not a JSON value.
     """
     text = format_json(obj) + "\n"  # first: a bad value leaves the disk untouched
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=durable) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
 

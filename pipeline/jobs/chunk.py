@@ -57,7 +57,10 @@ def write_chunk(path, features):
     header, data = npy_header(features.shape), memoryview(np.ascontiguousarray(features, np.float32)).cast("B")
     digest = hashlib.sha256(header)
     digest.update(data)
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+    # Not synced to disk (durable=False): a chunk is checked against its sha256 before it is
+    # used, so one a crash left empty or partial is computed again; an fsync per chunk cost
+    # about a fifth of a HOG worker's time (BENCHMARKS.md, "Batch extraction at scale").
+    with atomic_path(path, durable=False) as tmp, open(tmp, "wb") as fh:
         fh.write(header)
         fh.write(data)
     return digest.hexdigest()
@@ -92,7 +95,7 @@ def _extractor(folder, sha256):
 
 def extract_chunk(task):
     """Run one task; returns its record, or ``{"index", "rows", "error"}``. Never raises."""
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time()
     index, (start, stop) = task["index"], task["rows"]
     try:
         extractor = _extractor(task["extractor"], task["extractor_sha256"])
@@ -109,7 +112,8 @@ def extract_chunk(task):
                   "failed": [list(f) for f in batch.failed], "resized": int(batch.resized),
                   "seconds": round(time.perf_counter() - t0, 3), "host": os.uname().nodename, "pid": os.getpid(),
                   "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}  # Linux: KiB
-        write_json(record_path, record)
+        record["started"], record["finished"] = started, time.time()
+        write_json(record_path, record, durable=False)  # a record lost in a crash: the chunk is computed again
         return record
     except Exception as exc:  # recorded by the job, never fatal for the other chunks
         logger.debug("chunk %d failed:\n%s", index, traceback.format_exc())

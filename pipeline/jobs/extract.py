@@ -224,15 +224,20 @@ def _assemble(out, records, n_rows, n_features):
 
 
 def _workers(records):
-    """What each worker process did: its host and pid, chunks, images, seconds and peak memory."""
+    """What each worker process did: its host and pid, chunks, images, the seconds spent on
+    them, its peak memory, and when (Unix time on its host) its first chunk started and its
+    last one finished."""
     workers = {}
     for r in records:
-        w = workers.setdefault((r.get("host"), r.get("pid")), {"host": r.get("host"), "pid": r.get("pid"), "chunks": 0,
-                                                             "images": 0, "seconds": 0.0, "max_rss_mb": 0.0})
+        key = (r.get("host"), r.get("pid"))
+        w = workers.setdefault(key, {"host": key[0], "pid": key[1], "chunks": 0, "images": 0, "seconds": 0.0,
+                                     "max_rss_mb": 0.0, "started": r.get("started"), "finished": r.get("finished")})
         w["chunks"] += 1
         w["images"] += r["rows"][1] - r["rows"][0]
         w["seconds"] = round(w["seconds"] + r.get("seconds", 0.0), 3)
         w["max_rss_mb"] = max(w["max_rss_mb"], round(r.get("max_rss_bytes", 0) / 2**20, 1))
+        w["started"] = min(filter(None, (w["started"], r.get("started"))), default=None)
+        w["finished"] = max(filter(None, (w["finished"], r.get("finished"))), default=None)
     return sorted(workers.values(), key=lambda w: (str(w["host"]), w["pid"] or 0))
 
 

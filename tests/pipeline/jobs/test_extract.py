@@ -338,3 +338,25 @@ def test_a_folder_of_other_files_is_not_an_output_folder(npz_dataset, tmp_path):
 def test_bad_job_arguments(npz_dataset, tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         run_extraction(npz_dataset, "hog", tmp_path / "out", progress=False, **kwargs)
+
+
+@pytest.mark.timeout(120)
+def test_a_folder_with_a_fifo_and_a_symlinked_folder_extracts_and_records_them(tmp_path):
+    import os
+
+    rng = np.random.default_rng(0)
+    root, elsewhere = tmp_path / "imgs", tmp_path / "elsewhere"
+    for folder in (root / "cat", root / "dog", elsewhere):
+        folder.mkdir(parents=True)
+    for i in range(4):
+        for folder in (root / "cat", root / "dog", elsewhere):
+            Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8)).save(folder / f"{i}.png")
+    os.mkfifo(root / "cat" / "pipe.png")  # opening it for reading would block forever
+    (root / "dog" / "more").symlink_to(elsewhere, target_is_directory=True)
+    manifest = run_extraction(root, "hog:pixels_per_cell=4", tmp_path / "out", chunk_size=3, n_jobs=1,
+                              progress=False)
+    skipped = manifest["dataset"]["skipped"]
+    assert [Path(item).name for item, _ in skipped] == ["pipe.png"] and "FIFO" in skipped[0][1]
+    assert manifest["dataset"]["n_images"] == 12  # 4 cats, 4 dogs and the 4 behind the symlink, as dogs
+    features, labels, _ = load_features(tmp_path / "out")
+    assert labels.tolist() == [0] * 4 + [1] * 8 and not np.isnan(features).any()
