@@ -193,7 +193,8 @@ def _verified_chunk(folder, index, rows, n_features, extractor_sha):
         record = {}
     if record is not None and array_path.is_file():
         expected = {"rows": list(rows), "shape": [rows[1] - rows[0], n_features], "extractor_sha256": extractor_sha}
-        if {k: record.get(k) for k in expected} == expected and file_sha256(array_path) == record.get("sha256"):
+        if {k: record.get(k) for k in expected} == expected and \
+                read_chunk(array_path, record.get("sha256"), expected["shape"])[0] is not None:
             return record
         logger.warning("chunk %d (rows %d..%d) does not match its record (sha256, rows, shape or "
                        "extractor); computing it again", index, rows[0], rows[1] - 1)
