@@ -41,7 +41,7 @@ class _LinearClassifier(ParameterConstraintsMixin, ClassifierMixin, BaseEstimato
 
     def __init__(self, learning_rate=1e-3, reg=1e-4, batch_size=200, n_epochs=20,
                  optimizer="adam", learning_rate_decay=0.9, dtype="float32", device="auto",
-                 random_state=None):
+                 shuffle_buffer=None, random_state=None):
         self.learning_rate = learning_rate
         self.reg = reg
         self.batch_size = batch_size
@@ -50,6 +50,7 @@ class _LinearClassifier(ParameterConstraintsMixin, ClassifierMixin, BaseEstimato
         self.learning_rate_decay = learning_rate_decay
         self.dtype = dtype
         self.device = device
+        self.shuffle_buffer = shuffle_buffer
         self.random_state = random_state
 
     def fit(self, X, y):
@@ -91,7 +92,7 @@ class _LinearClassifier(ParameterConstraintsMixin, ClassifierMixin, BaseEstimato
         for epoch in range(self.n_epochs):
             set_learning_rate(optimizer, decayed_learning_rate(self.learning_rate,
                                                                self.learning_rate_decay, epoch))
-            for batch in minibatches(n_samples, self.batch_size, rng, xp):
+            for batch in minibatches(n_samples, self.batch_size, rng, xp, self.shuffle_buffer):
                 loss, grads = self._loss_and_grads(params, X_dev[batch], y_dev[batch])
                 optimizer.step(params, grads)
                 history.append(loss)
@@ -176,6 +177,11 @@ _PARAMETERS_DOC = """
         Precision of training and of ``W_``, ``b_``.
     device : {"auto", "cpu", "gpu"}, default="auto"
         Where training and scoring run (see :func:`compute.backend.get_array_module`).
+    shuffle_buffer : int or None, default=None
+        None: every epoch is a permutation of all the rows. An int: rows shuffled together,
+        for ``X`` memory-mapped from a file larger than memory: blocks of consecutive rows in
+        a random order, ``shuffle_buffer`` rows at a time shuffled among themselves (see
+        :func:`classifiers._sgd.minibatches`).
     random_state : int, RandomState or None, default=None
         Seeds the initial weights (``0.001 * randn``) and the order of the mini-batches.
 

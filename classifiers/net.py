@@ -72,6 +72,12 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
         Precision of the parameters and of training.
     device : {"auto", "cpu", "gpu"}, default="auto"
         Where training and inference run; results and fitted attributes are NumPy.
+    shuffle_buffer : int or None, default=None
+        None: every epoch is a permutation of all the training rows. An int: rows shuffled
+        together, for ``X`` memory-mapped from a file larger than memory: blocks of
+        consecutive rows in a random order, ``shuffle_buffer`` rows at a time shuffled among
+        themselves (see :func:`classifiers._sgd.minibatches`); the early-stopping sets then
+        keep their rows in file order.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the shuffling, the dropout masks and the validation split.
     verbose : bool or int, default=False
@@ -125,7 +131,8 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
     def __init__(self, hidden_sizes=(100,), activation="relu", batchnorm=False, dropout=0.0,
                  weight_init="he", optimizer="adam", learning_rate=1e-3, learning_rate_decay=0.9,
                  reg=5e-5, batch_size=64, n_epochs=20, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=5, dtype="float32", device="auto", random_state=None, verbose=False):
+                 n_iter_no_change=5, dtype="float32", device="auto", shuffle_buffer=None, random_state=None,
+                 verbose=False):
         self.hidden_sizes = hidden_sizes
         self.activation = activation
         self.batchnorm = batchnorm
@@ -142,6 +149,7 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
         self.device = device
+        self.shuffle_buffer = shuffle_buffer
         self.random_state = random_state
         self.verbose = verbose
 
@@ -167,6 +175,8 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
             train, val = (to_device(X, xp), to_device(y, xp)), None
         else:
             train_rows, val_rows = split
+            if self.shuffle_buffer is not None:  # consecutive positions, consecutive rows on disk
+                train_rows, val_rows = np.sort(train_rows), np.sort(val_rows)
             # On the CPU the rows are read batch by batch (a memory-mapped X is not copied);
             # a GPU takes its sets as device arrays.
             rows = (lambda index: RowsOf(X, index)) if xp is np else (lambda index: to_device(X[index], xp))
@@ -206,7 +216,8 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
         for epoch in range(self.n_epochs):
             lr = decayed_learning_rate(self.learning_rate, self.learning_rate_decay, epoch)
             set_learning_rate(optimizer, lr)
-            losses, ratios = _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp)
+            losses, ratios = _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp,
+                                        self.shuffle_buffer)
             self.loss_history_.extend(losses)
             self.update_ratio_history_.append(ratios)
             self.train_acc_history_.append(_accuracy(net, X_acc, y_acc, xp))
@@ -268,7 +279,7 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
         return self.classes_[np.argmax(scores, axis=1)]
 
 
-def _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp):
+def _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp, shuffle_buffer=None):
     """One pass over the shuffled training data, one optimizer step per mini-batch.
 
     Returns
@@ -281,7 +292,7 @@ def _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp):
     n_batches = -(-X.shape[0] // batch_size)
     weights = [name for name in net.params if name.startswith("W")]
     losses, l2 = [], net.l2_strengths()
-    for b, idx in enumerate(minibatches(X.shape[0], batch_size, rng, xp)):
+    for b, idx in enumerate(minibatches(X.shape[0], batch_size, rng, xp, shuffle_buffer)):
         loss, grads = net.loss(X[idx], y[idx], rng=dropout_rng, l2_grads=False)
         losses.append(loss)
         if b == n_batches - 1:

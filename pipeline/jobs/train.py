@@ -10,7 +10,9 @@ memory-mapped and never read whole into memory:
    (memory-mapped) beside the model, leaving out the rows whose image could not be read
    (NaN, listed in the job's manifest);
 3. the classifier trains on that file: the linear models and the net read their
-   mini-batches from it, kNN keeps it and tiles its distances over it.
+   mini-batches from it (from a shuffle buffer of consecutive blocks when the file is
+   larger than ``SHUFFLE_BYTES``: a permutation of all rows would read every row from a
+   random place on disk), kNN keeps it and tiles its distances over it.
 
 The extractor comes from the job's folder (its sha256 checked against the manifest),
 so the model is an :class:`ImagePipeline` like any other: images in, labels out.
@@ -34,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 #: Bytes of features read at a time while standardizing.
 BLOCK_BYTES = 64 * 2**20
+#: Bytes of features in the shuffle buffer of mini-batch training (``shuffle_buffer="auto"``):
+#: features larger than this are read a buffer of consecutive blocks at a time.
+SHUFFLE_BYTES = 256 * 2**20
 
 
 def _blocks(n_rows, n_features):
@@ -75,8 +80,21 @@ def open_extraction(features_dir, verify=True):
     return features, labels, manifest, extractor
 
 
+def _shuffle_buffer(clf, shuffle_buffer, n_rows, n_features):
+    """The classifier's ``shuffle_buffer`` for ``n_rows`` features: "auto" sets one (rows of
+    ``SHUFFLE_BYTES``) where the features are larger than that and the classifier has none."""
+    if "shuffle_buffer" not in clf.get_params() or shuffle_buffer is None:
+        return
+    if shuffle_buffer == "auto":
+        rows = SHUFFLE_BYTES // max(1, 4 * n_features)
+        if clf.get_params()["shuffle_buffer"] is None and n_rows > rows:
+            clf.set_params(shuffle_buffer=int(rows))
+    else:
+        clf.set_params(shuffle_buffer=shuffle_buffer)
+
+
 def train_from_features(features_dir, classifier, *, scaler=True, seed=0, scratch_dir=None, verify=True,
-                        progress=True):
+                        shuffle_buffer="auto", progress=True):
     """Train a scaler and a classifier on a finished extraction, without loading it whole.
 
     Parameters
@@ -96,6 +114,11 @@ def train_from_features(features_dir, classifier, *, scaler=True, seed=0, scratc
         parent folder).
     verify : bool, default=True
         Check the sha256 of the features and labels against the job's manifest first.
+    shuffle_buffer : "auto", int or None, default="auto"
+        The mini-batch order of the linear models and the net (their ``shuffle_buffer``):
+        "auto" shuffles ``SHUFFLE_BYTES`` of rows at a time when the kept features are
+        larger than that (and the classifier sets none itself), else all rows; an int, that
+        many rows; None leaves the classifier's own setting.
     progress : bool
 
     Returns
@@ -123,6 +146,7 @@ def train_from_features(features_dir, classifier, *, scaler=True, seed=0, scratc
     clf = build_classifier(classifier) if isinstance(classifier, str) else classifier
     if "random_state" in clf.get_params():
         clf.set_params(random_state=seed)
+    _shuffle_buffer(clf, shuffle_buffer, n_kept, n_features)
     scratch = Path(tempfile.mkdtemp(prefix=".cvpipe-train-", dir=scratch_dir))
     try:
         train = np.lib.format.open_memmap(scratch / "standardized.npy", mode="w+", dtype=np.float32,
@@ -136,8 +160,9 @@ def train_from_features(features_dir, classifier, *, scaler=True, seed=0, scratc
             at += len(block)
         train.flush()
         train = np.load(scratch / "standardized.npy", mmap_mode="r")  # read-only from here on
-        logger.info("training %s on %d x %d features (%d unreadable images left out)", type(clf).__name__,
-                    n_kept, n_features, n_rows - n_kept)
+        logger.info("training %s on %d x %d features (%d unreadable images left out; shuffle buffer: %s)",
+                    type(clf).__name__, n_kept, n_features, n_rows - n_kept,
+                    clf.get_params().get("shuffle_buffer") or "all rows")
         clf.fit(train, labels[keep])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

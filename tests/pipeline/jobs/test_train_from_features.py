@@ -79,6 +79,23 @@ def test_training_reads_the_features_in_blocks(tmp_path, monkeypatch):
     np.testing.assert_array_equal(model.predict(images[:500]), reference.predict(images[:500]))
 
 
+def test_features_larger_than_the_shuffle_budget_train_from_a_shuffle_buffer(job, tmp_path, monkeypatch):
+    _, out = job
+    n_features = np.load(out / "features.npy", mmap_mode="r").shape[1]
+    monkeypatch.setattr(train_module, "SHUFFLE_BYTES", 100 * 4 * n_features)  # 100 rows of 240
+    model = train_from_features(out, "softmax", scratch_dir=tmp_path, progress=False)
+    assert model.classifier_.shuffle_buffer == 100
+    chosen = train_from_features(out, "softmax:shuffle_buffer=30", scratch_dir=tmp_path, progress=False)
+    assert chosen.classifier_.shuffle_buffer == 30, "the classifier's own setting is kept"
+    forced = train_from_features(out, "softmax", scratch_dir=tmp_path, shuffle_buffer=50, progress=False)
+    assert forced.classifier_.shuffle_buffer == 50
+    knn = train_from_features(out, "knn:n_neighbors=3", scratch_dir=tmp_path, progress=False)  # has no such order
+    assert "shuffle_buffer" not in knn.classifier_.get_params()
+    monkeypatch.setattr(train_module, "SHUFFLE_BYTES", 1000 * 4 * n_features)
+    small = train_from_features(out, "softmax", scratch_dir=tmp_path, progress=False)
+    assert small.classifier_.shuffle_buffer is None, "features within the budget: a permutation of all rows"
+
+
 def test_unreadable_images_are_left_out(tmp_path):
     rng = np.random.default_rng(0)
     folder = tmp_path / "imgs"
