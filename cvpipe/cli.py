@@ -266,7 +266,8 @@ def _add_extract(sub):
     ex.add_argument("--dataset", required=True, help=DATASET_HELP)
     ex.add_argument("--split", default="train")
     ex.add_argument("--features", required=True, help=FEATURES_HELP)
-    ex.add_argument("--out", required=True, help="output folder")
+    ex.add_argument("--out", required=True, help="output folder: a local or shared path, or an fsspec URL "
+                    "(s3://bucket/prefix, with s3fs installed)")
     ex.add_argument("--engine", choices=ENGINES, default="local")
     ex.add_argument("--scheduler", help="Dask scheduler address, tcp://HOST:8786 (engine dask)")
     ex.add_argument("--n-jobs", type=int, default=-1, help="local processes or local Dask workers (-1: all cores)")

@@ -2,10 +2,11 @@
 
 A task is a small dict, never an array: the chunk's index and rows, the dataset's
 description of those rows (:meth:`pipeline.data.Dataset.task`), the folder of the fitted
-extractor and the sha256 of its manifest, and the folder the chunk goes to. The worker
-reads its rows where the data lives (:func:`pipeline.data.read_task`), loads the
-extractor from the job's folder (safe artifacts, no pickle; checked against the sha256
-the task carries), and writes its own output:
+extractor and the sha256 of its manifest, and the folder the chunk goes to (each a local
+or shared path, or an fsspec URL: :mod:`pipeline.jobs.store`). The worker reads its rows
+where the data lives (:func:`pipeline.data.read_task`), loads the extractor from the
+job's folder (safe artifacts, no pickle; checked against the sha256 the task carries),
+and writes its own output:
 
 - ``NNNNN.npy``: float32 ``(rows, n_features)``, written atomically; a row whose image
   could not be read is NaN;
@@ -26,20 +27,19 @@ import signal
 import sys
 import time
 import traceback
-from pathlib import Path
 
 import numpy as np
 
-from pipeline._io import atomic_path, write_json
 from pipeline.data import read_task
+from pipeline.jobs.store import open_store, write_json
 from pipeline.model import load_extractor
 
 logger = logging.getLogger(__name__)
 
 
-def chunk_paths(folder, index):
-    """``(array, record)`` paths of chunk ``index`` in ``folder``."""
-    return Path(folder) / f"{index:05d}.npy", Path(folder) / f"{index:05d}.json"
+def chunk_names(index):
+    """``(array, record)`` file names of chunk ``index`` in a job's chunks folder."""
+    return f"{index:05d}.npy", f"{index:05d}.json"
 
 
 def npy_header(shape):
@@ -51,25 +51,28 @@ def npy_header(shape):
     return buf.getvalue()
 
 
-def write_chunk(path, features):
-    """Write float32 ``features`` as an ``.npy`` file at ``path`` (atomically); return the sha256
-    of the bytes written. The same bytes as ``np.save``, hashed and written without a copy."""
+def write_chunk(store, name, features):
+    """Write float32 ``features`` as the ``.npy`` file ``name`` of ``store`` (whole or not at
+    all); return the sha256 of the bytes written. The same bytes as ``np.save``, hashed and
+    written without a copy."""
     header, data = npy_header(features.shape), memoryview(np.ascontiguousarray(features, np.float32)).cast("B")
     digest = hashlib.sha256(header)
     digest.update(data)
     # Not synced to disk (durable=False): a chunk is checked against its sha256 before it is
     # used, so one a crash left empty or partial is computed again; an fsync per chunk cost
     # about a fifth of a HOG worker's time (BENCHMARKS.md, "Batch extraction at scale").
-    with atomic_path(path, durable=False) as tmp, open(tmp, "wb") as fh:
+    with store.writer(name, durable=False) as fh:
         fh.write(header)
         fh.write(data)
     return digest.hexdigest()
 
 
-def read_chunk(path, sha256, shape):
-    """The data bytes (after the header) of the chunk at ``path``, or a reason why they are not
-    the ones recorded: ``(data, None)`` or ``(None, reason)``."""
-    raw = Path(path).read_bytes()
+def read_chunk(store, name, sha256, shape):
+    """The data bytes (after the header) of the chunk ``name`` of ``store``, or a reason why
+    they are not the ones recorded: ``(data, None)`` or ``(None, reason)``."""
+    raw = store.read_bytes(name)
+    if raw is None:
+        return None, "it is missing"
     if hashlib.sha256(raw).hexdigest() != sha256:
         return None, "its sha256 differs from its record"
     header = npy_header(shape)
@@ -81,12 +84,13 @@ def read_chunk(path, sha256, shape):
 _EXTRACTORS = {}  # per process: the extractor a job's chunks use, by its folder and sha256
 
 
-def _extractor(folder, sha256):
-    key = (folder, sha256)
+def _extractor(location, sha256):
+    key = (location, sha256)
     if key not in _EXTRACTORS:
-        extractor, found = load_extractor(folder)
+        with open_store(location).local_folder("") as folder:  # a URL's files are copied here first
+            extractor, found = load_extractor(folder)
         if found != sha256:
-            raise RuntimeError(f"{folder}: the extractor changed since the job started (sha256 {found[:12]}, "
+            raise RuntimeError(f"{location}: the extractor changed since the job started (sha256 {found[:12]}, "
                                f"the job's {sha256[:12]}); run the job again")
         _EXTRACTORS.clear()
         _EXTRACTORS[key] = extractor
@@ -105,15 +109,16 @@ def extract_chunk(task):
         features = np.ascontiguousarray(extractor.transform(batch.images), dtype=np.float32)
         if batch.failed:
             features[[row - start for row, _, _ in batch.failed]] = np.nan
-        array_path, record_path = chunk_paths(task["out"], index)
-        sha256 = write_chunk(array_path, features)
+        chunks = open_store(task["out"])
+        array_name, record_name = chunk_names(index)
+        sha256 = write_chunk(chunks, array_name, features)
         record = {"index": index, "rows": [start, stop], "shape": list(features.shape), "sha256": sha256,
                   "extractor_sha256": task["extractor_sha256"],
                   "failed": [list(f) for f in batch.failed], "resized": int(batch.resized),
                   "seconds": round(time.perf_counter() - t0, 3), "host": os.uname().nodename, "pid": os.getpid(),
                   "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}  # Linux: KiB
         record["started"], record["finished"] = started, time.time()
-        write_json(record_path, record, durable=False)  # a record lost in a crash: the chunk is computed again
+        write_json(chunks, record_name, record, durable=False)  # a record lost in a crash: the chunk is computed again
         return record
     except Exception as exc:  # recorded by the job, never fatal for the other chunks
         logger.debug("chunk %d failed:\n%s", index, traceback.format_exc())

@@ -10,6 +10,9 @@ lives and writes its chunk itself (:mod:`pipeline.jobs.chunk`). The coordinator 
 the small records that come back, then streams the chunks, each checked against the
 sha256 recorded when it was written, into one array.
 
+The output location is a local or shared folder or an fsspec URL (``s3://bucket/prefix``):
+both are a :mod:`pipeline.jobs.store`, where every file is written whole or not at all.
+
 Layout of an output folder while the job runs and once it is done::
 
     OUT/job.json            what this job is (its key, the dataset, the extractor); written first
@@ -31,22 +34,21 @@ engine and on any cluster.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import re
-import shutil
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 from sklearn.base import clone
 from tqdm.auto import tqdm
 
-from pipeline._io import atomic_path, file_sha256, read_json, save_npy_atomic, write_json
 from pipeline.data import Dataset, open_dataset
-from pipeline.jobs.chunk import chunk_paths, extract_chunk, npy_header, read_chunk
+from pipeline.jobs.chunk import chunk_names, extract_chunk, npy_header, read_chunk
 from pipeline.jobs.engines import ENGINES, run_tasks
+from pipeline.jobs.store import LocalStore, is_url, open_store, read_json, write_bytes, write_json
 from pipeline.model import ArtifactError, load_extractor, save_extractor
 from pipeline.model.codec import CLASS_NAMES
 from pipeline.model.spec import build_extractor, describe_extractor
@@ -111,11 +113,12 @@ def _saved_extractor(out, key):
     A resumed job uses it rather than fitting again: a refit on a machine with other BLAS
     kernels could differ in its last bits, and the finished chunks were computed with this one.
     """
-    job = read_json(out / "job.json")
-    if not job or job.get("job_key") != key or not (out / "extractor").is_dir():
+    job = read_json(out, "job.json")
+    if not job or job.get("job_key") != key or not out.names("extractor"):
         return None
     try:
-        extractor, sha = load_extractor(out / "extractor")
+        with out.local_folder("extractor") as folder:
+            extractor, sha = load_extractor(folder)
     except ArtifactError as exc:
         logger.warning("the saved extractor of the interrupted job is unreadable (%s); fitting it again", exc)
         return None
@@ -139,24 +142,23 @@ _NAMES = "|".join(map(re.escape, _OUTPUTS))
 _LEFTOVER = re.compile(rf"^\.({_NAMES}|\d{{5}}\.(npy|json))\.[0-9a-f]{{12}}\.(tmp|old)$")
 
 
-def _remove_leftovers(folder):
-    """Remove what a killed job's writes left in ``folder``: only its own temporary siblings."""
-    if not folder.is_dir():
-        return
-    for path in folder.iterdir():
-        if _LEFTOVER.match(path.name):
-            logger.info("removing %s, left by an interrupted write", path)
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)
+def _remove_leftovers(store, folder=""):
+    """Remove what a killed job's writes left in ``folder`` of ``store``: only its own temporary siblings."""
+    for name in store.names(folder):
+        if _LEFTOVER.match(name):
+            path = f"{folder}/{name}" if folder else name
+            logger.info("removing %s, left by an interrupted write", store.where(path))
+            store.remove(path)
 
 
 def _check_out_dir(out, key, overwrite):
     """Return the manifest of a finished identical job, else prepare ``out`` for this one."""
-    if out.exists() and not out.is_dir():
+    if out.exists() and not out.is_folder():
         raise ExtractionError(f"--out {out} exists and is not a folder")
-    manifest, job = read_json(out / "manifest.json"), read_json(out / "job.json")
+    manifest, job = read_json(out, "manifest.json"), read_json(out, "job.json")
     previous = (manifest or {}).get("job_key") or (job or {}).get("job_key")
-    if previous is None and out.is_dir() and any(p.name not in _OUTPUTS + ("chunks",) for p in out.iterdir()
-                                                  if not _LEFTOVER.match(p.name)):
+    if previous is None and any(name not in _OUTPUTS + ("chunks",) for name in out.names()
+                                if not _LEFTOVER.match(name)):
         raise ExtractionError(f"{out} is a folder that holds other files, not an extraction job's; choose an "
                               "empty or new folder for --out")
     if previous is not None and previous != key:
@@ -166,62 +168,76 @@ def _check_out_dir(out, key, overwrite):
                 f"{key[:12]}); choose another --out or pass --overwrite to replace it"
             )
         logger.warning("replacing the different job in %s", out)
-        for name in ("manifest.json", "features.npy", "labels.npy", "job.json", "errors.json"):
-            (out / name).unlink(missing_ok=True)
-        for name in ("chunks", "extractor"):
-            shutil.rmtree(out / name, ignore_errors=True)
+        for name in _OUTPUTS + ("chunks",):
+            out.remove(name)
         manifest = None
     if manifest is not None:
         return manifest
-    (out / "chunks").mkdir(parents=True, exist_ok=True)
+    out.make_folder("chunks")
     _remove_leftovers(out)
-    _remove_leftovers(out / "chunks")
+    _remove_leftovers(out, "chunks")
     return None
 
 
-def _verified_chunk(folder, index, rows, n_features, extractor_sha):
+def _verified_chunk(chunks, index, rows, n_features, extractor_sha):
     """The record of chunk ``index`` if its files are there, its bytes match it and it was
     computed with this extractor, else None (the files removed: the chunk is computed again)."""
-    array_path, record_path = chunk_paths(folder, index)
+    array_name, record_name = chunk_names(index)
     record = None
     try:
-        record = read_json(record_path)
+        record = read_json(chunks, record_name)
         if record is not None and not isinstance(record, dict):
             raise ValueError(f"expected a JSON object, got {type(record).__name__}")
     except (ValueError, OSError) as exc:
         logger.warning("chunk %d: its record is unreadable (%s); computing it again", index, exc)
         record = {}
-    if record is not None and array_path.is_file():
+    if record is not None and chunks.has(array_name):
         expected = {"rows": list(rows), "shape": [rows[1] - rows[0], n_features], "extractor_sha256": extractor_sha}
         if {k: record.get(k) for k in expected} == expected and \
-                read_chunk(array_path, record.get("sha256"), expected["shape"])[0] is not None:
+                read_chunk(chunks, array_name, record.get("sha256"), expected["shape"])[0] is not None:
             return record
         logger.warning("chunk %d (rows %d..%d) does not match its record (sha256, rows, shape or "
                        "extractor); computing it again", index, rows[0], rows[1] - 1)
-    elif array_path.is_file():
+    elif chunks.has(array_name):
         logger.warning("chunk %d (rows %d..%d) has no record of its bytes (written when the job stopped?); "
                        "computing it again", index, rows[0], rows[1] - 1)
-    array_path.unlink(missing_ok=True)
-    record_path.unlink(missing_ok=True)
+    chunks.remove(array_name)
+    chunks.remove(record_name)
     return None
 
 
-def _assemble(out, records, n_rows, n_features):
-    """Stream the chunks into features.npy (atomic), checking each against its sha256 on the way.
+def _assemble(out, chunks, records, n_rows, n_features):
+    """Stream the chunks into features.npy (whole or not at all), checking each against its
+    sha256 on the way; return the sha256 of the bytes written.
 
     Written with plain sequential writes, a chunk at a time, not through a memory map: the
     coordinator's memory stays the size of one chunk, whatever the size of the output.
     """
-    with atomic_path(out / "features.npy") as tmp, open(tmp, "wb") as fh:
-        fh.write(npy_header((n_rows, n_features)))
+    header = npy_header((n_rows, n_features))
+    digest = hashlib.sha256(header)
+    with out.writer("features.npy") as fh:
+        fh.write(header)
         for record in records:
-            array_path, _ = chunk_paths(out / "chunks", record["index"])
+            array_name, _ = chunk_names(record["index"])
             start, stop = record["rows"]
-            data, wrong = read_chunk(array_path, record["sha256"], (stop - start, n_features))
+            data, wrong = read_chunk(chunks, array_name, record["sha256"], (stop - start, n_features))
             if wrong:
-                raise ExtractionError(f"{array_path}: changed after it was written ({wrong}); run the same "
-                                      "command again to compute it anew")
+                raise ExtractionError(f"{chunks.where(array_name)}: changed after it was written ({wrong}); run "
+                                      "the same command again to compute it anew")
             fh.write(data)
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def _save_extractor(extractor, out):
+    """Save the fitted extractor as the folder ``extractor`` of ``out``; its sha256."""
+    try:
+        with out.staging_folder("extractor") as folder:
+            sha256 = save_extractor(extractor, folder)
+            out.put_folder(folder, "extractor")
+    except ArtifactError as exc:
+        raise ExtractionError(f"cannot save the extractor for the workers: {exc}") from exc
+    return sha256
 
 
 def _workers(records):
@@ -268,9 +284,10 @@ def run_extraction(
         A dataset name or path for :func:`pipeline.data.open_dataset`, or a ``Dataset``.
     features : str, path, list, dict or transformer
         A feature spec (see ``pipeline.model.spec``) or an unfitted cvpipe extractor.
-    out_dir : path
-        A local or shared folder: with a Dask cluster, every worker must see it at the
-        same path.
+    out_dir : path or str
+        A local or shared folder (with a Dask cluster, every worker must see it at the
+        same path), or an fsspec URL (``s3://bucket/prefix``; the workers need its
+        credentials) where the workers write their chunks and the job its output.
     split : str, default="train"
         The split to extract (ignored when ``dataset`` is a ``Dataset``).
     fit_split : str, default="train"
@@ -315,7 +332,8 @@ def run_extraction(
     rows, fit_plan = _fit_plan(extractor, fit_data, fit_samples, seed)
     description = describe_extractor(extractor)
     key = _job_key(data, fit_plan, description, chunk_size)
-    out = Path(out_dir).resolve()
+    out = open_store(out_dir)
+    chunks = open_store(out.where("chunks"))
     finished = _check_out_dir(out, key, overwrite)
     if finished is not None:
         logger.info("%s already holds this finished job; nothing to do", out)
@@ -326,28 +344,25 @@ def run_extraction(
         logger.info("resuming with the extractor the interrupted job saved")
     else:
         extractor, unreadable = _fit(extractor, data, fit_data, rows)
-        try:
-            extractor_sha = save_extractor(extractor, out / "extractor")
-        except ArtifactError as exc:
-            raise ExtractionError(f"cannot save the extractor for the workers: {exc}") from exc
+        extractor_sha = _save_extractor(extractor, out)
     fitted_on = None if fit_plan is None else fit_plan | {"unreadable": unreadable}
     fit_s = time.perf_counter() - t0
     n, n_features = len(data), int(extractor.n_features_out_)
     bounds = [(s, min(n, s + chunk_size)) for s in range(0, n, chunk_size)]
-    write_json(out / "job.json", {"job_key": key, "dataset": data.describe(), "features": description,
+    write_json(out, "job.json", {"job_key": key, "dataset": data.describe(), "features": description,
                                   "extractor_sha256": extractor_sha, "fit_unreadable": unreadable,
                                   "chunk_size": chunk_size, "n_rows": n, "n_features": n_features})
 
     records = {}
     for index, rows in enumerate(bounds):
-        record = _verified_chunk(out / "chunks", index, rows, n_features, extractor_sha)
+        record = _verified_chunk(chunks, index, rows, n_features, extractor_sha)
         if record is not None:
             records[index] = record
     todo = [i for i in range(len(bounds)) if i not in records]
     if records:
         logger.info("resuming: %d of %d chunks already done and verified", len(records), len(bounds))
-    tasks = ({"index": i, "rows": list(bounds[i]), "data": data.task(*bounds[i]), "extractor": str(out / "extractor"),
-              "extractor_sha256": extractor_sha, "out": str(out / "chunks")} for i in todo)
+    tasks = ({"index": i, "rows": list(bounds[i]), "data": data.task(*bounds[i]), "extractor": out.where("extractor"),
+              "extractor_sha256": extractor_sha, "out": chunks.location} for i in todo)
     t1 = time.perf_counter()
     failures = []
     bar = tqdm(total=n, initial=sum(b - a for i, (a, b) in enumerate(bounds) if i in records),
@@ -364,16 +379,17 @@ def run_extraction(
     transform_s = time.perf_counter() - t1
     computed = sum(bounds[i][1] - bounds[i][0] for i in todo)
     if failures:
-        write_json(out / "errors.json", {"job_key": key, "failed_chunks": failures})
+        write_json(out, "errors.json", {"job_key": key, "failed_chunks": failures})
         raise ExtractionError(
-            f"{len(failures)} of {len(bounds)} chunks failed (listed in {out / 'errors.json'}); "
+            f"{len(failures)} of {len(bounds)} chunks failed (listed in {out.where('errors.json')}); "
             f"the {len(bounds) - len(failures)} finished chunks are kept, run the same command "
             f"again to retry the rest. First error: {failures[0]['error']}"
         )
-    (out / "errors.json").unlink(missing_ok=True)
+    out.remove("errors.json")
     ordered = [records[i] for i in range(len(bounds))]
-    _assemble(out, ordered, n, n_features)
-    save_npy_atomic(out / "labels.npy", np.asarray(data.labels, dtype=np.int64))
+    features_sha = _assemble(out, chunks, ordered, n, n_features)
+    labels_bytes = _npy_bytes(np.asarray(data.labels, dtype=np.int64))
+    write_bytes(out, "labels.npy", labels_bytes)
     failed_items = [{"row": row, "item": item, "error": reason} for r in ordered for row, item, reason in r["failed"]]
     total_s = time.perf_counter() - t0
     manifest = {
@@ -386,8 +402,9 @@ def run_extraction(
         "n_features": n_features,
         "files": {
             "features": {"name": "features.npy", "dtype": "float32", "shape": [n, n_features],
-                         "sha256": file_sha256(out / "features.npy")},
-            "labels": {"name": "labels.npy", "dtype": "int64", "shape": [n], "sha256": file_sha256(out / "labels.npy")},
+                         "sha256": features_sha},
+            "labels": {"name": "labels.npy", "dtype": "int64", "shape": [n],
+                       "sha256": hashlib.sha256(labels_bytes).hexdigest()},
         },
         "chunks": [{"rows": r["rows"], "sha256": r["sha256"]} for r in ordered],
         "workers": _workers(ordered),
@@ -405,12 +422,12 @@ def run_extraction(
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cvpipe_version": package_version(),
     }
-    write_json(out / "manifest.json", manifest)
-    shutil.rmtree(out / "chunks", ignore_errors=True)
-    (out / "job.json").unlink(missing_ok=True)
+    write_json(out, "manifest.json", manifest)
+    out.remove("chunks")
+    out.remove("job.json")
     if failed_items:
         logger.warning("%d images could not be read: their rows are NaN (listed in %s, failed_items)",
-                       len(failed_items), out / "manifest.json")
+                       len(failed_items), out.where("manifest.json"))
     logger.info("wrote %s: %d x %d features in %.1f s", out, n, n_features, total_s)
     return manifest
 
@@ -419,25 +436,44 @@ def load_features(out_dir, mmap=True, verify=False):
     """Read a finished job: ``(features, labels, manifest)``; features memory-mapped.
 
     With ``verify``, the sha256 of both files is checked against the manifest first
-    (a full read of the features).
+    (a full read of the features). A job written to an fsspec URL is read into memory
+    (``mmap=False``); to memory-map it, copy its folder to a local disk first.
 
     Raises
     ------
     FileNotFoundError
         The folder holds no finished job.
     ExtractionError
-        With ``verify``: a file whose bytes changed since the job wrote it.
+        With ``verify``: a file whose bytes changed since the job wrote it. A URL with ``mmap``.
     """
-    out = Path(out_dir)
-    manifest = read_json(out / "manifest.json")
+    if mmap and is_url(out_dir):
+        raise ExtractionError(f"{out_dir}: features at a URL cannot be memory-mapped; copy the folder to a local "
+                              "disk first (fsspec's get, aws s3 cp --recursive, ...) or read it into memory with "
+                              "mmap=False")
+    out = open_store(out_dir)
+    manifest = read_json(out, "manifest.json")
     if manifest is None:
         raise FileNotFoundError(f"{out} has no manifest.json: the job is not finished (or not a job folder)")
     if verify:
         for key in ("features", "labels"):
             info = manifest["files"][key]
-            if info.get("sha256") and file_sha256(out / info["name"]) != info["sha256"]:
-                raise ExtractionError(f"{out / info['name']}: its sha256 differs from the manifest's: changed "
+            if info.get("sha256") and out.sha256(info["name"]) != info["sha256"]:
+                raise ExtractionError(f"{out.where(info['name'])}: its sha256 differs from the manifest's: changed "
                                       "since the job wrote it")
-    features = np.load(out / "features.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
-    labels = np.load(out / "labels.npy", allow_pickle=False)
-    return features, labels, manifest
+    return _load_npy(out, "features.npy", mmap), _load_npy(out, "labels.npy", False), manifest
+
+
+def _load_npy(store, name, mmap):
+    if isinstance(store, LocalStore):
+        return np.load(store.root / name, mmap_mode="r" if mmap else None, allow_pickle=False)
+    data = store.read_bytes(name)
+    if data is None:
+        raise FileNotFoundError(f"{store.where(name)}: no such file")
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+def _npy_bytes(array):
+    """The bytes ``np.save`` writes for ``array``."""
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    return buf.getvalue()

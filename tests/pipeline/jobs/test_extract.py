@@ -10,7 +10,7 @@ from PIL import Image
 
 import pipeline.jobs.extract as extract
 from pipeline.data.datasets import load_dataset, open_dataset
-from pipeline.jobs.chunk import chunk_paths
+from pipeline.jobs.chunk import chunk_names
 from pipeline.jobs.extract import ExtractionError, load_features, run_extraction
 from pipeline.model import load_extractor
 from pipeline.model.spec import build_extractor
@@ -165,7 +165,7 @@ def _truncate(array_path, record_path):
 
 
 def _swap_with_the_next_chunk(array_path, record_path):
-    other, _ = chunk_paths(array_path.parent, int(array_path.stem) + 1)
+    other = array_path.parent / chunk_names(int(array_path.stem) + 1)[0]
     a, b = array_path.read_bytes(), other.read_bytes()
     array_path.write_bytes(b)
     other.write_bytes(a)
@@ -203,7 +203,7 @@ def test_resume_recomputes_a_finished_chunk_that_changed_on_disk(npz_dataset, tm
         run_extraction(npz_dataset, SPEC, out, chunk_size=30, n_jobs=1, progress=False)
     monkeypatch.undo()
     assert len(list((out / "chunks").glob("*.npy"))) == 8
-    corrupt(*chunk_paths(out / "chunks", 1))
+    corrupt(*(out / "chunks" / name for name in chunk_names(1)))
     with caplog.at_level(logging.INFO, logger="pipeline.jobs.extract"):
         manifest = run_extraction(npz_dataset, SPEC, out, chunk_size=30, n_jobs=1, progress=False)
     assert "chunk 1" in caplog.text and "computing it again" in caplog.text
@@ -220,7 +220,8 @@ def test_a_chunk_changed_after_it_was_checked_fails_the_assembly_and_is_recomput
     def run_tasks(engine, function, tasks, **kwargs):
         tasks = list(tasks)
         yield from real(engine, function, tasks, **kwargs)
-        _zero_a_row(*chunk_paths(tasks[0]["out"], 4))  # between the worker's write and the assembly
+        # between the worker's write and the assembly
+        _zero_a_row(*(Path(tasks[0]["out"]) / name for name in chunk_names(4)))
 
     monkeypatch.setattr(extract, "run_tasks", run_tasks)
     with pytest.raises(ExtractionError, match="00004.npy: changed after it was written"):
