@@ -122,6 +122,10 @@ class RemoteStore:
         except (ImportError, ValueError) as exc:  # an unknown scheme, or its package missing (s3fs, gcsfs, ...)
             raise RuntimeError(f"--out {location}: fsspec cannot open it ({exc})") from exc
         self.root = self.root.rstrip("/")
+        try:  # first contact: missing credentials, an unreachable endpoint or bucket say so here
+            self.fs.exists(self.root)
+        except Exception as exc:  # each backend raises its own kinds
+            raise RuntimeError(f"--out {location}: cannot reach it ({type(exc).__name__}: {exc})") from exc
 
     def __str__(self):
         return self.location

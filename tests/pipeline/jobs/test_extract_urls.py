@@ -105,6 +105,7 @@ def s3(tmp_path_factory):
     yield "s3://cvpipe-test"
     patch.undo()
     server.stop()
+    type(fs).clear_instance_cache()
 
 
 @pytest.mark.slow
@@ -147,3 +148,17 @@ def test_the_cli_extracts_to_a_url_and_says_how_to_train_from_it(dataset, local_
     assert main(["-q", "train", "--from-features", url, "--classifier", "softmax", "--out",
                  str(tmp_path / "model")]) != 0
     assert "cannot be memory-mapped; copy the folder to a local disk first" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(120)
+def test_an_unreachable_s3_endpoint_is_an_error_before_any_work(dataset, monkeypatch, tmp_path):
+    s3fs = pytest.importorskip("s3fs")
+    s3fs.S3FileSystem.clear_instance_cache()  # fsspec reuses a filesystem made under another environment
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for key, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "x",
+                       "AWS_SECRET_ACCESS_KEY": "y", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(RuntimeError, match=r"--out s3://nowhere/out: cannot reach it \(EndpointConnectionError"):
+        run_extraction(dataset, "raw", "s3://nowhere/out", n_jobs=1, progress=False)
