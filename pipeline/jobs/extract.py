@@ -152,7 +152,9 @@ def _remove_leftovers(store, folder=""):
 
 
 def _check_out_dir(out, key, overwrite):
-    """Return the manifest of a finished identical job, else prepare ``out`` for this one."""
+    """What ``out`` holds for this job: ``(manifest, replace)``, the manifest of a finished
+    identical job (else None) and whether a different job there is to be replaced (once
+    this one's extractor is fitted: a job that fails before that leaves the old one whole)."""
     if out.exists() and not out.is_folder():
         raise ExtractionError(f"--out {out} exists and is not a folder")
     manifest, job = read_json(out, "manifest.json"), read_json(out, "job.json")
@@ -167,16 +169,20 @@ def _check_out_dir(out, key, overwrite):
                 f"{out} holds a different extraction job (key {previous[:12]}, this one "
                 f"{key[:12]}); choose another --out or pass --overwrite to replace it"
             )
+        return None, True
+    return manifest, False
+
+
+def _prepare_out_dir(out, replace):
+    """Make ``out`` ready for the chunks: the different job it held removed (``replace``),
+    what interrupted writes left behind removed."""
+    if replace:
         logger.warning("replacing the different job in %s", out)
         for name in _OUTPUTS + ("chunks",):
             out.remove(name)
-        manifest = None
-    if manifest is not None:
-        return manifest
     out.make_folder("chunks")
     _remove_leftovers(out)
     _remove_leftovers(out, "chunks")
-    return None
 
 
 def _verified_chunk(chunks, index, rows, n_features, extractor_sha):
@@ -334,16 +340,18 @@ def run_extraction(
     key = _job_key(data, fit_plan, description, chunk_size)
     out = open_store(out_dir)
     chunks = open_store(out.where("chunks"))
-    finished = _check_out_dir(out, key, overwrite)
+    finished, replace = _check_out_dir(out, key, overwrite)
     if finished is not None:
         logger.info("%s already holds this finished job; nothing to do", out)
         return finished
-    saved = _saved_extractor(out, key)
+    saved = None if replace else _saved_extractor(out, key)
     if saved is not None:
         extractor, extractor_sha, unreadable = saved
         logger.info("resuming with the extractor the interrupted job saved")
+        _prepare_out_dir(out, replace)
     else:
         extractor, unreadable = _fit(extractor, data, fit_data, rows)
+        _prepare_out_dir(out, replace)
         extractor_sha = _save_extractor(extractor, out)
     fitted_on = None if fit_plan is None else fit_plan | {"unreadable": unreadable}
     fit_s = time.perf_counter() - t0

@@ -320,6 +320,10 @@ def test_a_different_job_in_the_folder_is_refused_unless_overwrite(npz_dataset, 
         run_extraction(npz_dataset, "hog:pixels_per_cell=4", tmp_path / "out", progress=False)
     manifest = run_extraction(npz_dataset, "hog:pixels_per_cell=4", tmp_path / "out", progress=False, overwrite=True)
     assert manifest["features"][0]["params"]["pixels_per_cell"] == [4, 4]
+    before = _bytes(tmp_path / "out")
+    with pytest.raises(ValueError, match="images must be at least"):  # fails to fit: the old job stays whole
+        run_extraction(npz_dataset, "hog:pixels_per_cell=20", tmp_path / "out", progress=False, overwrite=True)
+    assert _bytes(tmp_path / "out") == before and load_features(tmp_path / "out", verify=True)[2] == manifest
 
 
 def test_a_folder_of_other_files_is_not_an_output_folder(npz_dataset, tmp_path):
