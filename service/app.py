@@ -15,6 +15,9 @@ key                        default     meaning
 ``CVPIPE_MAX_IMAGES``      64          images per request
 ``CVPIPE_RELOAD_INTERVAL`` 0           seconds between background checks of the models
                                        folder (0: only ``POST /v1/models/reload``)
+``CVPIPE_RUN_DIR``         (none)      the folder a server's workers share (set by
+                                       :mod:`service.gunicorn_conf`): reloads reach
+                                       every worker through it
 =========================  ==========  ==============================================
 
 Other keys of ``config`` (``TESTING``, ...) go to ``app.config`` as they are.
@@ -44,7 +47,10 @@ DEFAULTS = {
     "CVPIPE_MAX_PIXELS": 40_000_000,
     "CVPIPE_MAX_IMAGES": 64,
     "CVPIPE_RELOAD_INTERVAL": 0,
+    "CVPIPE_RUN_DIR": None,
 }
+#: The file in ``CVPIPE_RUN_DIR`` whose replacement tells every worker to reload.
+GENERATION_FILE = "models-generation"
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class Settings:
     max_pixels: int
     max_images: int
     reload_interval: float
+    run_dir: str | None
 
     @classmethod
     def read(cls, config=None):
@@ -84,7 +91,7 @@ class Settings:
         return cls(models=str(get("CVPIPE_MODELS")), default_model=get("CVPIPE_DEFAULT_MODEL"),
                    api_token=get("CVPIPE_API_TOKEN"), max_bytes=positive("CVPIPE_MAX_BYTES"),
                    max_pixels=positive("CVPIPE_MAX_PIXELS"), max_images=positive("CVPIPE_MAX_IMAGES"),
-                   reload_interval=positive("CVPIPE_RELOAD_INTERVAL", float))
+                   reload_interval=positive("CVPIPE_RELOAD_INTERVAL", float), run_dir=get("CVPIPE_RUN_DIR"))
 
 
 @dataclass(frozen=True)
@@ -115,8 +122,9 @@ def create_app(config=None):
     app.config["MAX_CONTENT_LENGTH"] = settings.max_bytes
     app.json.sort_keys = False  # answers keep the documented key order
 
-    registry = ModelRegistry(settings.models, default=settings.default_model)
-    changes = registry.reload()
+    generation = os.path.join(settings.run_dir, GENERATION_FILE) if settings.run_dir else None
+    registry = ModelRegistry(settings.models, default=settings.default_model, generation_file=generation)
+    changes = registry.reload(publish=False)  # a worker's start: the others need not look
     metrics = Metrics()
     metrics.set_models(registry.entries())
     app.extensions["cvpipe"] = ServiceState(settings, registry, metrics)
@@ -125,6 +133,11 @@ def create_app(config=None):
 
     register_error_handlers(app)
     metrics.install(app)
+    if generation is not None:
+        @app.before_request
+        def _follow_other_workers():
+            if registry.follow():
+                metrics.set_models(registry.entries())
     if settings.reload_interval:
         @app.before_request
         def _check_models_folder():

@@ -25,11 +25,20 @@ Why these defaults:
   requests), reads the models folder afresh.
 - One native thread per worker (``OMP_NUM_THREADS`` and friends, unless already set):
   parallelism comes from the workers; N workers × M BLAS threads on N cores only thrash.
+- A folder the workers share, made by the master before the first worker starts
+  (``CVPIPE_RUN_DIR``, in ``/dev/shm`` where there is one) and removed when it exits:
+  its ``models-generation`` file carries a reload to every worker
+  (:mod:`service.registry`), and its ``metrics/`` folder is prometheus_client's
+  multiprocess folder (``PROMETHEUS_MULTIPROC_DIR``, unless the environment sets one), so
+  ``GET /metrics`` on any worker reports the sum over all of them; a dead worker's live
+  gauges are dropped (``child_exit``), its counts kept.
 """
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 
 _env = os.environ.get
 
@@ -71,6 +80,31 @@ loglevel = _env("CVPIPE_LOG_LEVEL", "info")
 accesslog = _env("CVPIPE_ACCESS_LOG") or None  # "-" for stdout
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
 # Behind a proxy on another host, set FORWARDED_ALLOW_IPS (gunicorn reads it itself).
+
+
+def on_starting(server):
+    """In the master, before any worker: the workers' shared folder (see the module docstring)."""
+    run_dir = tempfile.mkdtemp(prefix="cvpipe-run-", dir=worker_tmp_dir)
+    os.environ["CVPIPE_RUN_DIR"] = run_dir
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.mkdir(os.path.join(run_dir, "metrics"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.path.join(run_dir, "metrics")
+    server.log.info("cvpipe: workers share %s (metrics in %s)", run_dir, os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def child_exit(server, worker):
+    """In the master, when a worker has exited: drop its live gauges (its counters stay counted)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess  # no numpy: the master stays light
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """In the master, last: remove the shared folder it made."""
+    run_dir = os.environ.get("CVPIPE_RUN_DIR")
+    if run_dir and os.path.basename(run_dir).startswith("cvpipe-run-"):
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def when_ready(server):

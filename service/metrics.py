@@ -3,11 +3,12 @@
 Each app gets its own :class:`prometheus_client.CollectorRegistry`, so tests (or
 one process) can create many apps without "Duplicated timeseries" errors.
 
-Under gunicorn with several workers, set ``PROMETHEUS_MULTIPROC_DIR`` to an empty,
-writable folder *before the workers start* (before ``prometheus_client`` is first
-imported): each worker then writes its values there, and ``GET /metrics`` on any
-worker sums all of them (:class:`prometheus_client.multiprocess.MultiProcessCollector`).
-The server's ``child_exit`` hook should call :func:`mark_process_dead`.
+Under gunicorn with several workers, ``PROMETHEUS_MULTIPROC_DIR`` names an empty,
+writable folder set *before the workers start* (before ``prometheus_client`` is first
+imported): each worker writes its values there, and ``GET /metrics`` on any worker sums
+all of them (:class:`prometheus_client.multiprocess.MultiProcessCollector`).
+:mod:`service.gunicorn_conf` (``cvpipe serve``, the Docker image) sets it up itself, in
+the folder its workers share, and drops a dead worker's live gauges in ``child_exit``.
 
 Labels stay bounded: ``endpoint`` is the Flask endpoint name (``"unmatched"`` for
 unknown routes, never the raw path) and ``model`` a loaded model's name or ``""``
@@ -29,14 +30,6 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 def multiprocess_dir():
     """The multiprocess folder when ``PROMETHEUS_MULTIPROC_DIR`` is set, else None."""
     return os.environ.get(MULTIPROC_ENV) or None
-
-
-def mark_process_dead(pid):
-    """Gunicorn ``child_exit`` hook: drop the live gauges of a dead worker."""
-    if multiprocess_dir():
-        from prometheus_client import multiprocess
-
-        multiprocess.mark_process_dead(pid)
 
 
 class Metrics:

@@ -20,6 +20,14 @@ The version of a model is the first 12 hex digits of the sha256 of its
 ``manifest.json``: any change to the model (arrays, classes, names, metrics) gives a
 new version, the same bytes the same version.
 
+Several workers (gunicorn's processes) stay in step through a *generation* file they
+share (``CVPIPE_RUN_DIR/models-generation``, set up by :mod:`service.gunicorn_conf`): a
+reload asked of one worker (the endpoint, or a background check that found a change)
+replaces that file once it has reloaded, and every worker, before it answers a request,
+compares the file's identity (one ``stat``) with the one it last followed and reloads
+first where it moved. So the first answer any worker gives after a reload comes from the
+new models; the reload that follows is cheap where nothing changed for that worker.
+
 Names are only ever looked up in the loaded set, never joined into a path.
 """
 from __future__ import annotations
@@ -117,12 +125,14 @@ class ModelRegistry:
         ready, else the first ready model by name.
     """
 
-    def __init__(self, folder, default=None):
+    def __init__(self, folder, default=None, generation_file=None):
         self.folder = Path(folder)
         self.default = default or None
+        self.generation_file = Path(generation_file) if generation_file else None
         self._entries = {}
         self._lock = threading.Lock()  # one reload at a time; readers never take it
         self._checked = time.monotonic()
+        self._followed = self._generation()  # the generation this process's models are from
 
     # ------------------------------------------------------------------ reading
     def get(self, name):
@@ -147,8 +157,11 @@ class ModelRegistry:
         return entry is not None and entry.status == "ready"
 
     # ---------------------------------------------------------------- reloading
-    def reload(self):
+    def reload(self, publish=True):
         """Load new and changed models, drop removed ones; returns what changed.
+
+        With ``publish`` (a reload someone asked for), the other workers follow it (see
+        the module docstring); a worker's first load at start does not disturb them.
 
         Returns
         -------
@@ -157,7 +170,51 @@ class ModelRegistry:
             "unchanged": [...]}``, names.
         """
         with self._lock:
-            return self._reload()
+            changes = self._reload()
+            if publish:
+                self._publish()
+            return changes
+
+    # ------------------------------------------------------ workers in step
+    def _generation(self):
+        """The identity of the generation file (device, inode, mtime), or None."""
+        if self.generation_file is None:
+            return None
+        try:
+            st = os.stat(self.generation_file)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino, st.st_mtime_ns
+
+    def _publish(self):
+        """Tell the other workers to reload: a new generation file, in place by a rename
+        (a new inode, whatever the clock's resolution). Called holding the lock."""
+        if self.generation_file is None:
+            return
+        tmp = self.generation_file.with_name(f".{self.generation_file.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(f"{os.getpid()} {time.time_ns()}\n")
+            os.replace(tmp, self.generation_file)
+        except OSError as exc:  # the others then keep their models until their next reload
+            logger.error("cannot tell the other workers to reload (%s): %s", self.generation_file, exc)
+            return
+        self._followed = self._generation()
+
+    def follow(self):
+        """Reload first if another worker reloaded since this one last did; returns whether
+        it reloaded. One ``stat`` when nothing moved (called before every request)."""
+        seen = self._generation()
+        if seen == self._followed:
+            return False
+        with self._lock:
+            if self._generation() == self._followed:  # another thread of this worker followed it
+                return False
+            seen = self._generation()
+            changes = self._reload()
+            self._followed = seen
+        logger.info("models reloaded after another worker's reload: %s",
+                    {k: v for k, v in changes.items() if v and k != "unchanged"} or "no change here")
+        return True
 
     def maybe_reload(self, interval):
         """Start a background :meth:`reload` if ``interval`` seconds passed since the last check.
@@ -172,7 +229,11 @@ class ModelRegistry:
 
         def run():
             try:
+                before = self._entries
                 self._reload()
+                after = self._entries
+                if any(before.get(name) is not after.get(name) for name in before.keys() | after.keys()):
+                    self._publish()  # something was loaded, failed anew or went away
             except Exception:  # a reload must never take the worker down
                 logger.exception("background model reload failed")
             finally:

@@ -259,3 +259,50 @@ def test_a_tampered_manifest_fails_alone_and_the_others_serve(models_dir, edit):
     changes = registry.reload()
     assert "evil" in changes["failed"] and registry.get("evil").status == "error"
     assert registry.get("default").status == "ready" and registry.ready()
+
+
+# ------------------------------------------------------------- workers in step
+def test_a_reload_in_one_worker_reaches_the_others_through_the_generation_file(models_dir, tmp_path, count_loads):
+    shared = tmp_path / "run" / "models-generation"
+    shared.parent.mkdir()
+    first, second = (ModelRegistry(models_dir, generation_file=shared) for _ in range(2))
+    first.reload(publish=False)  # each worker's start
+    second.reload(publish=False)
+    assert not first.follow() and not second.follow(), "a worker's start does not disturb the others"
+    _resave(models_dir, "default", n_epochs=3)
+    count_loads.clear()
+    changes = first.reload()  # asked of one worker
+    assert changes["updated"] == ["default"]
+    assert second.get("default").version != first.get("default").version
+    assert second.follow() and second.get("default").version == first.get("default").version
+    assert count_loads == ["default", "default"], "each worker loaded only the changed model"
+    assert not second.follow() and not first.follow(), "nothing more until the next reload"
+    second.reload()  # without a change: the others look again, and find nothing to load
+    count_loads.clear()
+    assert first.follow() and count_loads == []
+
+
+def test_a_background_check_that_finds_a_change_tells_the_others(models_dir, tmp_path):
+    shared = tmp_path / "models-generation"
+    first, second = (ModelRegistry(models_dir, generation_file=shared) for _ in range(2))
+    first.reload(publish=False)
+    second.reload(publish=False)
+    first._checked -= 10
+    assert first.maybe_reload(1)
+    deadline = time.monotonic() + 30
+    while first._lock.locked() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not second.follow(), "no change found: the others are not disturbed"
+    _resave(models_dir, "default", n_epochs=4)
+    first._checked -= 10
+    assert first.maybe_reload(1)
+    while first._lock.locked() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert second.follow() and second.get("default").version == first.get("default").version
+
+
+def test_an_unwritable_generation_file_is_logged_and_the_reload_still_serves(models_dir, tmp_path, caplog):
+    registry = ModelRegistry(models_dir, generation_file=tmp_path / "missing-folder" / "models-generation")
+    assert registry.reload()["added"]
+    assert "cannot tell the other workers to reload" in caplog.text
+    assert registry.get("default").status == "ready"
