@@ -316,7 +316,8 @@ def main(argv=None):
     except ExtractionError as exc:
         print(f"cvpipe: error: {exc}", file=sys.stderr)
         return 1
-    except (DatasetError, ArtifactError, ImageError, ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (DatasetError, ArtifactError, ImageError, ValueError, OSError, RuntimeError) as exc:
+        # OSError: a path that cannot be used (not a folder, no permission, disk full), said as the OS says it
         print(f"cvpipe: error: {exc}", file=sys.stderr)
         return 2
     return 0

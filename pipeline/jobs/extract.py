@@ -157,7 +157,13 @@ def _check_out_dir(out, key, overwrite):
     this one's extractor is fitted: a job that fails before that leaves the old one whole)."""
     if out.exists() and not out.is_folder():
         raise ExtractionError(f"--out {out} exists and is not a folder")
-    manifest, job = read_json(out, "manifest.json"), read_json(out, "job.json")
+    manifest, job = _job_file(out, "manifest.json"), _job_file(out, "job.json")
+    damaged = [f["unreadable"] for f in (manifest, job) if f and "unreadable" in f]
+    if damaged:
+        if not overwrite:
+            raise ExtractionError(f"{damaged[0]}: the job there cannot be checked; pass --overwrite to replace "
+                                  "it, or choose another --out")
+        return None, True
     previous = (manifest or {}).get("job_key") or (job or {}).get("job_key")
     if previous is None and any(name not in _OUTPUTS + ("chunks",) for name in out.names()
                                 if not _LEFTOVER.match(name)):
@@ -171,6 +177,18 @@ def _check_out_dir(out, key, overwrite):
             )
         return None, True
     return manifest, False
+
+
+def _job_file(out, name):
+    """The JSON object in ``name`` of ``out``, None where there is none, or
+    ``{"unreadable": why}`` where it cannot be read (cut short, not JSON, not an object)."""
+    try:
+        value = read_json(out, name)
+        if value is not None and not isinstance(value, dict):
+            raise ValueError(f"expected a JSON object, got {type(value).__name__}")
+        return value
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError too
+        return {"unreadable": f"{out.where(name)} is unreadable ({exc})"}
 
 
 def _prepare_out_dir(out, replace):

@@ -116,7 +116,13 @@ class RemoteStore:
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise RuntimeError(f"--out {location}: writing to a URL needs fsspec (pip install 'cvpipe[dist]')") \
                 from exc
-        self.location = location.rstrip("/")
+        scheme, rest = location.split("://", 1)
+        rest = rest.rstrip("/")
+        if not scheme or not rest or (scheme in ("file", "local") and not rest.startswith("/")):
+            # "s3://" stripped would be "s3:", which fsspec takes for a relative local path
+            raise RuntimeError(f"--out {location}: expected a folder under the URL (s3://bucket/prefix, "
+                               "file:///absolute/path), got none")
+        self.location = f"{scheme}://{rest}"
         try:
             self.fs, self.root = url_to_fs(self.location)
         except (ImportError, ValueError) as exc:  # an unknown scheme, or its package missing (s3fs, gcsfs, ...)

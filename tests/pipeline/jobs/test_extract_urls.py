@@ -10,8 +10,8 @@ import socket
 import numpy as np
 import pytest
 
-import pipeline.jobs.extract as extract
 from pipeline.jobs.extract import ExtractionError, load_features, run_extraction
+from tests.pipeline.jobs.interrupt import stop_after
 
 fsspec = pytest.importorskip("fsspec")
 
@@ -39,21 +39,9 @@ def _url_bytes(url):
     return fs.cat_file(f"{root}/features.npy"), fs.cat_file(f"{root}/labels.npy")
 
 
-def _stop_after(monkeypatch, n_results):
-    real = extract.run_tasks
-
-    def run_tasks(engine, function, tasks, **kwargs):
-        for i, result in enumerate(real(engine, function, list(tasks), **kwargs)):
-            if i == n_results:
-                raise KeyboardInterrupt
-            yield result
-
-    monkeypatch.setattr(extract, "run_tasks", run_tasks)
-
-
 def test_a_file_url_job_writes_the_local_jobs_bytes_and_resumes_verified(dataset, local_run, tmp_path, monkeypatch):
     url = f"file://{tmp_path}/out"
-    _stop_after(monkeypatch, 3)
+    stop_after(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         run_extraction(dataset, SPEC, url, chunk_size=40, n_jobs=2, progress=False)
     monkeypatch.undo()
@@ -116,7 +104,7 @@ def test_an_s3_job_writes_the_local_jobs_bytes_and_recomputes_a_changed_chunk(da
     if engine == "dask":
         pytest.importorskip("distributed")
     url = f"{s3}/{engine}/out"
-    _stop_after(monkeypatch, 2)
+    stop_after(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         run_extraction(dataset, SPEC, url, engine=engine, chunk_size=40, n_jobs=2, progress=False)
     monkeypatch.undo()
