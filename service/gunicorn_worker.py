@@ -35,6 +35,19 @@ class BalancedThreadWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self.in_flight = 0  # requests submitted to the thread pool and not finished
         self._last_open = time.monotonic()  # when it was last idle or last accepted
+        self._quitting = False
+
+    def handle_quit(self, sig, frame):
+        # Ctrl-C sends SIGINT to the whole process group, and the master, on its own SIGINT,
+        # sends the workers SIGQUIT: two quit signals a few milliseconds apart. gthread's
+        # handler, entered again by the second while the first held the thread pool's
+        # shutdown lock, waited for that lock forever, until the master's SIGKILL
+        # graceful_timeout (30 s) later ("Worker was sent SIGKILL! Perhaps out of memory?").
+        # The first quit signal stops the worker; the ones after it have nothing to add.
+        if self._quitting:
+            return
+        self._quitting = True
+        super().handle_quit(sig, frame)
 
     def may_accept(self):
         now = time.monotonic()
