@@ -236,7 +236,7 @@ def _add_workflows(sub):
 
 
 def _cmd_serve(args):
-    serve(args.models, host=args.host, port=args.port, workers=args.workers)
+    serve(args.models, host=args.host, port=args.port, workers=args.workers, read_timeout=args.read_timeout)
 
 
 def _add_serve(sub):
@@ -246,6 +246,9 @@ def _add_serve(sub):
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=2)
+    serve.add_argument("--read-timeout", type=float, metavar="SECONDS",
+                       help="seconds a client has to send a whole request before it gets a 408 and is "
+                            "disconnected (default: $CVPIPE_READ_TIMEOUT or 15)")
     serve.set_defaults(func=_cmd_serve)
 
 

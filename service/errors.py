@@ -12,6 +12,11 @@ import logging
 from flask import current_app, g, has_request_context, jsonify
 from werkzeug.exceptions import HTTPException
 
+try:  # the body is read while the app runs: the server's parser raises there on a malformed one
+    from gunicorn.http.errors import ParseException as ServerParseError
+except ImportError:  # pragma: no cover - another server (gunicorn is installed on Linux)
+    ServerParseError = None
+
 logger = logging.getLogger("service")
 
 #: Werkzeug's status -> our code, for errors raised by routing and request parsing.
@@ -100,6 +105,10 @@ def _http_error(exc):
                           message, headers)
 
 
+def _malformed_body(exc):
+    return error_response(400, "malformed_body", f"the request body is malformed: {exc}")
+
+
 def _internal_error(exc):
     logger.exception("unhandled error answering a request: %s", exc)
     return error_response(500, "internal_error", "the service failed on this request; the error is logged")
@@ -109,4 +118,6 @@ def register_error_handlers(app):
     """Answer every error of ``app`` as JSON."""
     app.register_error_handler(ApiError, _api_error)
     app.register_error_handler(HTTPException, _http_error)
+    if ServerParseError is not None:  # a bad chunk size, a body cut short: the client's error, a 400
+        app.register_error_handler(ServerParseError, _malformed_body)
     app.register_error_handler(Exception, _internal_error)

@@ -38,7 +38,7 @@ _SOURCE_ROOT = Path(__file__).resolve().parents[1]
 def gunicorn_command(models_dir=None, host="127.0.0.1", port=8000, workers=2, *, threads=DEFAULT_THREADS,
                      worker_class="balanced", timeout=30, graceful_timeout=30, keepalive=5,
                      max_requests=0, access_log=None, default_model=None, api_token=None,
-                     max_bytes=None, max_pixels=None, app=APP, pythonpath=None, env=None):
+                     max_bytes=None, max_pixels=None, read_timeout=None, app=APP, pythonpath=None, env=None):
     """``(argv, env)`` that run the service under gunicorn.
 
     Parameters
@@ -64,6 +64,9 @@ def gunicorn_command(models_dir=None, host="127.0.0.1", port=8000, workers=2, *,
     default_model, api_token, max_bytes, max_pixels
         The app's ``CVPIPE_DEFAULT_MODEL``, ``CVPIPE_API_TOKEN``, ``CVPIPE_MAX_BYTES``,
         ``CVPIPE_MAX_PIXELS`` (``None`` keeps the environment's value or the app's default).
+    read_timeout : float, optional
+        ``CVPIPE_READ_TIMEOUT``: seconds a client has to send a whole request
+        (:mod:`service.gunicorn_worker`; default 15).
     app : str
         WSGI ``module:variable``; benches point it at their own module.
     pythonpath : str or list of str, optional
@@ -89,7 +92,7 @@ def gunicorn_command(models_dir=None, host="127.0.0.1", port=8000, workers=2, *,
     env = dict(os.environ if env is None else env)
     settings = {"CVPIPE_MODELS": None if models_dir is None else Path(models_dir).resolve(),
                 "CVPIPE_DEFAULT_MODEL": default_model, "CVPIPE_API_TOKEN": api_token,
-                "CVPIPE_MAX_BYTES": max_bytes, "CVPIPE_MAX_PIXELS": max_pixels}
+                "CVPIPE_MAX_BYTES": max_bytes, "CVPIPE_MAX_PIXELS": max_pixels, "CVPIPE_READ_TIMEOUT": read_timeout}
     env.update({k: str(v) for k, v in settings.items() if v is not None})
     # gunicorn's config module is imported by name: the checkout must be importable.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_SOURCE_ROOT), env.get("PYTHONPATH")) if p)
