@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline._io import file_sha256
-from pipeline.model.artifacts import ARRAYS, MANIFEST, ArtifactError, describe_steps, read_manifest, read_model
+from pipeline.model.artifacts import ARRAYS, MANIFEST, MAX_MANIFEST_BYTES, ArtifactError, describe_steps, read_manifest, read_model
 
 logger = logging.getLogger("service")
 VERSION_CHARS = 12
@@ -276,6 +276,10 @@ class ModelRegistry:
             fingerprint = _fingerprint(path)
             if entry is not None and fingerprint in (entry.fingerprint, entry.tried):
                 return entry
+            size = (path / MANIFEST).stat().st_size
+            if size > MAX_MANIFEST_BYTES:  # checked before it is hashed: each worker would read it whole
+                return self._failed(entry, name, path, fingerprint, f"{name}/{MANIFEST}: {size} bytes, more than "
+                                    f"a manifest may hold ({MAX_MANIFEST_BYTES}); not read")
             sha = file_sha256(path / MANIFEST)
         except OSError as exc:  # removed or replaced while we looked
             return self._failed(entry, name, path, None, f"{name}/{MANIFEST}: {exc.strerror or exc}")

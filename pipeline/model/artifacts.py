@@ -309,8 +309,27 @@ def _read_arrays(path, manifest):
     return arrays
 
 
+def _check_inflated_size(fh, file):
+    """Refuse an archive whose members would unpack to more bytes than the archive holds,
+    before any is unpacked: cvpipe stores its arrays uncompressed (``np.savez``), so only a
+    crafted file inflates (a 2 MB one to 2.18 GB)."""
+    size = os.fstat(fh.fileno()).st_size
+    try:
+        if not zipfile.is_zipfile(fh):  # not an archive: np.load says what it is
+            return
+        unpacked = sum(info.file_size for info in zipfile.ZipFile(fh).infolist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise ArtifactError(f"{file}: not a readable .npz archive ({exc})") from exc
+    finally:
+        fh.seek(0)
+    if unpacked > size:
+        raise ArtifactError(f"{file}: its arrays would unpack to {unpacked} bytes from {size} on disk; cvpipe "
+                            "stores arrays uncompressed, refusing to unpack it")
+
+
 def _load_npz(fh, file):
     """Every array of an open .npz, read with ``allow_pickle=False``."""
+    _check_inflated_size(fh, file)
     try:
         npz = np.load(fh, allow_pickle=False)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:

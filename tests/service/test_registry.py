@@ -306,3 +306,19 @@ def test_an_unwritable_generation_file_is_logged_and_the_reload_still_serves(mod
     assert registry.reload()["added"]
     assert "cannot tell the other workers to reload" in caplog.text
     assert registry.get("default").status == "ready"
+
+
+def test_an_oversized_manifest_is_refused_before_it_is_read_or_hashed(models_dir, monkeypatch):
+    import service.registry
+
+    hashed = []
+    real = service.registry.file_sha256
+    monkeypatch.setattr(service.registry, "file_sha256", lambda p: hashed.append(p) or real(p))
+    with open(models_dir / "default" / "manifest.json", "r+b") as fh:
+        fh.truncate(2 * 2**30)  # a sparse 2 GiB manifest
+    registry = ModelRegistry(models_dir)
+    registry.reload()
+    entry = registry.get("default")
+    assert entry.status == "error" and "more than a manifest may hold" in entry.error and "not read" in entry.error
+    assert not any("default" in str(p) for p in hashed)
+    assert registry.get("rgb").status == "ready"

@@ -618,3 +618,33 @@ def test_a_numpy_scalar_out_of_its_range_is_refused(model, scalar):
         _rewrite_manifest_text(path, lambda text: text.replace("0.123456", "1" + "0" * 400))
     with pytest.raises(ArtifactError, match=r"step 'classifier'"):
         load(path)
+
+
+def test_an_archive_that_would_inflate_is_refused_before_it_is_unpacked(model):
+    """A crafted arrays.npz with the manifest's sha256 made to match: compressed members of
+    zeros unpack to 200 MB from a few hundred KB. Refused from the zip directory alone."""
+    import hashlib
+    import io
+    import tracemalloc
+    import zipfile
+
+    _, path = model
+    with np.load(path / "arrays.npz", allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    first = next(iter(arrays))
+    arrays[first] = np.zeros(50_000_000, np.float32)  # 200 MB of zeros
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    (path / "arrays.npz").write_bytes(buf.getvalue())
+    with zipfile.ZipFile(path / "arrays.npz") as z:
+        assert sum(i.file_size for i in z.infolist()) > 100 * (path / "arrays.npz").stat().st_size
+    digest = hashlib.sha256(buf.getvalue()).hexdigest()
+    _rewrite_manifest(path, lambda m: m["arrays"].update(sha256=digest, bytes=len(buf.getvalue())))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ArtifactError, match=r"would unpack to \d+ bytes from \d+ on disk"):
+            load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, f"{peak} bytes allocated before refusing it"
