@@ -42,7 +42,15 @@ from pathlib import Path
 import numpy as np
 
 from pipeline._io import file_sha256
-from pipeline.model.artifacts import ARRAYS, MANIFEST, MAX_MANIFEST_BYTES, ArtifactError, describe_steps, read_manifest, read_model
+from pipeline.model.artifacts import (
+    ARRAYS,
+    MANIFEST,
+    MAX_MANIFEST_BYTES,
+    ArtifactError,
+    describe_steps,
+    read_manifest,
+    read_model,
+)
 
 logger = logging.getLogger("service")
 VERSION_CHARS = 12

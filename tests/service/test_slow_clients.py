@@ -98,7 +98,7 @@ def _exchange(port, data, timeout=10):
         while True:
             try:
                 chunk = sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 break
             if not chunk:
                 break
@@ -128,7 +128,7 @@ class _Slow:
                         sent += 1
                     try:
                         chunk = sock.recv(4096)
-                    except socket.timeout:
+                    except TimeoutError:
                         continue
                     if not chunk:
                         break
@@ -184,6 +184,7 @@ def test_whole_requests_at_once_and_over_the_limits(server, png):
     assert answer.startswith(b"HTTP/1.1 413") and b"CVPIPE_MAX_BYTES" in answer, answer[:300]
     answer = _exchange(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 70_000 + b"\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 431"), answer[:300]
-    bad_chunk = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    bad_chunk = (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"zz\r\n")
     answer = _exchange(server.port, bad_chunk)
     assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
