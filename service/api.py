@@ -15,7 +15,7 @@ import time
 import numpy as np
 from flask import Blueprint, current_app, g, jsonify, request
 
-from service.decode import decode_image, read_images
+from service.decode import check_request_pixels, decode_image, read_images
 from service.errors import bad_request, not_found, unauthorized, unavailable
 
 api = Blueprint("api", __name__)
@@ -113,6 +113,7 @@ def _predict(entry):
     raw_k = request.args.get("top_k") if "top_k" in request.args else params.get("top_k")
     k = parse_top_k(raw_k, len(model.classes_))
     n = len(images)
+    check_request_pixels(images, state.settings.max_pixels, state.settings.max_request_pixels)
     batch = np.stack([decode_image(data, model, state.settings.max_pixels,
                                    where="image" if n == 1 else f"image {i + 1} of {n}")
                       for i, data in enumerate(images)])

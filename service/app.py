@@ -12,6 +12,8 @@ key                        default     meaning
 ``CVPIPE_API_TOKEN``       (none)      bearer token required by ``/predict`` and ``/v1``
 ``CVPIPE_MAX_BYTES``       10 MiB      request body limit (Flask ``MAX_CONTENT_LENGTH``)
 ``CVPIPE_MAX_PIXELS``      40 000 000  width x height limit per image (decompression bombs)
+``CVPIPE_MAX_REQUEST_PIXELS`` 40 000 000  width x height of all the images of one request,
+                                       checked from their headers before any is decoded
 ``CVPIPE_MAX_IMAGES``      64          images per request
 ``CVPIPE_RELOAD_INTERVAL`` 0           seconds between background checks of the models
                                        folder (0: only ``POST /v1/models/reload``)
@@ -45,6 +47,7 @@ DEFAULTS = {
     "CVPIPE_API_TOKEN": None,
     "CVPIPE_MAX_BYTES": 10 * 2**20,
     "CVPIPE_MAX_PIXELS": 40_000_000,
+    "CVPIPE_MAX_REQUEST_PIXELS": 40_000_000,
     "CVPIPE_MAX_IMAGES": 64,
     "CVPIPE_RELOAD_INTERVAL": 0,
     "CVPIPE_RUN_DIR": None,
@@ -62,6 +65,7 @@ class Settings:
     api_token: str | None
     max_bytes: int
     max_pixels: int
+    max_request_pixels: int
     max_images: int
     reload_interval: float
     run_dir: str | None
@@ -90,7 +94,8 @@ class Settings:
 
         return cls(models=str(get("CVPIPE_MODELS")), default_model=get("CVPIPE_DEFAULT_MODEL"),
                    api_token=get("CVPIPE_API_TOKEN"), max_bytes=positive("CVPIPE_MAX_BYTES"),
-                   max_pixels=positive("CVPIPE_MAX_PIXELS"), max_images=positive("CVPIPE_MAX_IMAGES"),
+                   max_pixels=positive("CVPIPE_MAX_PIXELS"),
+                   max_request_pixels=positive("CVPIPE_MAX_REQUEST_PIXELS"), max_images=positive("CVPIPE_MAX_IMAGES"),
                    reload_interval=positive("CVPIPE_RELOAD_INTERVAL", float), run_dir=get("CVPIPE_RUN_DIR"))
 
 

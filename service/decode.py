@@ -69,8 +69,38 @@ def decode_image(data, model, max_pixels, where="image"):
         return images.decode_image(data, model.input_shape_, model.color_mode_, formats=SAFE_FORMATS,
                                    max_pixels=max_pixels, where=where)
     except ImageError as exc:
-        answer = next(make for kind, make in _STATUS.items() if isinstance(exc, kind))
-        raise answer(exc.code, str(exc)) from exc
+        raise _api_error(exc) from exc
+
+
+def _api_error(exc):
+    """The API's answer to an :class:`~pipeline.data.images.ImageError`."""
+    answer = next(make for kind, make in _STATUS.items() if isinstance(exc, kind))
+    return answer(exc.code, str(exc))
+
+
+def check_request_pixels(encoded, max_pixels, max_request_pixels):
+    """Refuse a request whose images hold more than ``max_request_pixels`` in all, from their
+    headers alone, before any is decoded (64 images of 6000x6000 in one 6.5 MB request
+    took 19.7 s of a worker to decode).
+
+    Raises
+    ------
+    ApiError
+        413 over the budget; the errors of :func:`decode_image` for an image that cannot be
+        opened (its message names it).
+    """
+    total, n = 0, len(encoded)
+    for i, data in enumerate(encoded):
+        where = "image" if n == 1 else f"image {i + 1} of {n}"
+        try:
+            with images.open_image(data, formats=SAFE_FORMATS, max_pixels=max_pixels, where=where) as im:
+                total += im.size[0] * im.size[1]
+        except ImageError as exc:
+            raise _api_error(exc) from exc
+        if total > max_request_pixels:
+            raise too_large("request_too_large", f"the images of this request hold more than {max_request_pixels} "
+                            f"pixels (width x height, summed over its {n} images; CVPIPE_MAX_REQUEST_PIXELS): "
+                            "send fewer or smaller images")
 
 
 # ------------------------------------------------------------------ request bodies
