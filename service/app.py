@@ -17,6 +17,9 @@ key                        default     meaning
 ``CVPIPE_MAX_IMAGES``      64          images per request
 ``CVPIPE_RELOAD_INTERVAL`` 0           seconds between background checks of the models
                                        folder (0: only ``POST /v1/models/reload``)
+``CVPIPE_DEVICE``          (none)      ``cpu`` or ``gpu``: where every model runs, whatever
+                                       device it was saved with (none: its own, where
+                                       ``auto`` picks a GPU when there is one)
 ``CVPIPE_RUN_DIR``         (none)      the folder a server's workers share (set by
                                        :mod:`service.gunicorn_conf`): reloads reach
                                        every worker through it
@@ -51,6 +54,7 @@ DEFAULTS = {
     "CVPIPE_MAX_IMAGES": 64,
     "CVPIPE_RELOAD_INTERVAL": 0,
     "CVPIPE_RUN_DIR": None,
+    "CVPIPE_DEVICE": None,
 }
 #: The file in ``CVPIPE_RUN_DIR`` whose replacement tells every worker to reload.
 GENERATION_FILE = "models-generation"
@@ -69,6 +73,7 @@ class Settings:
     max_images: int
     reload_interval: float
     run_dir: str | None
+    device: str | None
 
     @classmethod
     def read(cls, config=None):
@@ -92,11 +97,17 @@ class Settings:
                                  f"got {value!r}")
             return number
 
+        def device(value):
+            if value not in (None, "cpu", "gpu"):
+                raise ValueError(f"CVPIPE_DEVICE: expected cpu or gpu (or unset: each model's own), got {value!r}")
+            return value
+
         return cls(models=str(get("CVPIPE_MODELS")), default_model=get("CVPIPE_DEFAULT_MODEL"),
                    api_token=get("CVPIPE_API_TOKEN"), max_bytes=positive("CVPIPE_MAX_BYTES"),
                    max_pixels=positive("CVPIPE_MAX_PIXELS"),
                    max_request_pixels=positive("CVPIPE_MAX_REQUEST_PIXELS"), max_images=positive("CVPIPE_MAX_IMAGES"),
-                   reload_interval=positive("CVPIPE_RELOAD_INTERVAL", float), run_dir=get("CVPIPE_RUN_DIR"))
+                   reload_interval=positive("CVPIPE_RELOAD_INTERVAL", float), run_dir=get("CVPIPE_RUN_DIR"),
+                   device=device(get("CVPIPE_DEVICE")))
 
 
 @dataclass(frozen=True)
@@ -128,7 +139,8 @@ def create_app(config=None):
     app.json.sort_keys = False  # answers keep the documented key order
 
     generation = os.path.join(settings.run_dir, GENERATION_FILE) if settings.run_dir else None
-    registry = ModelRegistry(settings.models, default=settings.default_model, generation_file=generation)
+    registry = ModelRegistry(settings.models, default=settings.default_model, generation_file=generation,
+                             device=settings.device)
     changes = registry.reload(publish=False)  # a worker's start: the others need not look
     metrics = Metrics()
     metrics.set_models(registry.entries())

@@ -133,8 +133,9 @@ class ModelRegistry:
         ready, else the first ready model by name.
     """
 
-    def __init__(self, folder, default=None, generation_file=None):
+    def __init__(self, folder, default=None, generation_file=None, device=None):
         self.folder = Path(folder)
+        self.device = device
         self.default = default or None
         self.generation_file = Path(generation_file) if generation_file else None
         self._entries = {}
@@ -298,6 +299,8 @@ class ModelRegistry:
     def _load(self, entry, name, path, fingerprint, sha):
         try:
             model, manifest, loaded_sha = read_model(path)  # one read: model, manifest and sha agree
+            if self.device:
+                _place(model, self.device)
             if loaded_sha != sha:  # replaced since it was looked at: serve what was read, and
                 sha, fingerprint = loaded_sha, None  # look again at the next reload
             _warm_up(model)
@@ -325,6 +328,17 @@ class ModelRegistry:
     def _relative(self, exc):
         """The message of ``exc`` with the models folder left out of paths."""
         return str(exc).replace(str(self.folder) + os.sep, "")
+
+
+def _place(model, device):
+    """Run every step of ``model`` that has a ``device`` parameter on ``device`` (CVPIPE_DEVICE),
+    whatever it was saved with: a model saved with ``device="auto"`` would otherwise move to
+    a GPU on a GPU host, where small models run slower."""
+    steps = [model.features_, model.scaler_, model.classifier_]
+    steps += [step for _, step in getattr(model.features_, "transformer_list", [])]
+    for step in steps:
+        if step is not None and "device" in step.get_params(deep=False):
+            step.set_params(device=device)
 
 
 def _warm_up(model):

@@ -322,3 +322,22 @@ def test_an_oversized_manifest_is_refused_before_it_is_read_or_hashed(models_dir
     assert entry.status == "error" and "more than a manifest may hold" in entry.error and "not read" in entry.error
     assert not any("default" in str(p) for p in hashed)
     assert registry.get("rgb").status == "ready"
+
+
+def test_cvpipe_device_overrides_the_device_models_were_saved_with(models_dir):
+    registry = ModelRegistry(models_dir, device="cpu")
+    registry.reload()
+    for name in ("default", "rgb"):
+        model = registry.get(name).model
+        devices = [step.get_params()["device"] for step in (model.features_, model.classifier_)
+                   if "device" in step.get_params(deep=False)]
+        assert devices and set(devices) == {"cpu"}, (name, devices)
+    saved = ModelRegistry(models_dir)
+    saved.reload()
+    assert saved.get("default").model.classifier_.get_params()["device"] == "auto"  # as saved
+
+
+@pytest.mark.parametrize("value", ["GPU", "cuda", "auto", "1"])
+def test_a_bad_cvpipe_device_is_refused_naming_what_is_expected(make_app, models_source, value):
+    with pytest.raises(ValueError, match="CVPIPE_DEVICE: expected cpu or gpu"):
+        make_app(models_source, CVPIPE_DEVICE=value)
