@@ -134,6 +134,7 @@ def predict():
 
 
 @api.post("/v1/models/<name>/predict")
+@api.post("/v1/models/<name>:predict")  # KServe v1 / TensorFlow Serving's path; the body is theirs already
 def predict_with(name):
     return _predict(_entry(name))
 

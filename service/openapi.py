@@ -125,6 +125,8 @@ def openapi_document(token_required=False):
     paths = {
         "/predict": {"post": _predict("Classify images with the default model", secured)},
         "/v1/models/{name}/predict": {"post": _predict("Classify images with the named model", secured, _NAME)},
+        "/v1/models/{name}:predict": {"post": _predict("The same, on KServe v1 / TensorFlow Serving's path",
+                                                       secured, _NAME)},
         "/v1/models": {"get": {"summary": "The models, their versions and load status",
                                "security": secured,
                                "responses": {"200": _json(_ref("ModelList"), "Every model folder."), **_errors(401)}}},

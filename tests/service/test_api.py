@@ -284,3 +284,18 @@ def test_bad_config_fails_at_start(models_source, make_app, key, value):
 def test_error_bodies_are_json_documents(client):
     text = _post_png(client, b"").get_data(as_text=True)
     assert json.loads(text)["error"]["code"] == "empty_body"
+
+
+def test_the_kserve_v1_path_answers_as_the_named_model_path(client, digit_png):
+    """`POST /v1/models/NAME:predict` (KServe v1, TensorFlow Serving) with their
+    `{"instances": [{"b64": ...}]}` body: the answer of `/v1/models/NAME/predict`."""
+    import base64
+
+    body = {"instances": [{"b64": base64.b64encode(digit_png[0]).decode()}]}
+    colon = client.post("/v1/models/default:predict", json=body)
+    slash = client.post("/v1/models/default/predict", json=body)
+    assert colon.status_code == slash.status_code == 200
+    strip = lambda answer: {k: v for k, v in answer.items() if k != "took_ms"}  # noqa: E731
+    assert strip(colon.get_json()) == strip(slash.get_json())
+    assert colon.get_json()["predictions"][0]["class_index"] == digit_png[1]
+    assert client.post("/v1/models/nosuch:predict", json=body).status_code == 404
