@@ -2,7 +2,7 @@
 models (``GET /v1/models[/<name>]``, ``POST /v1/models/reload``).
 
 When ``CVPIPE_API_TOKEN`` is set, every endpoint of this blueprint requires
-``Authorization: Bearer <token>``, checked by one hook (:func:`_check_token`) before
+``Authorization: Bearer <token>``, checked by one hook (:func:`check_token`) before
 any of them runs. The operations endpoints (:mod:`service.ops`: probes, metrics,
 OpenAPI) live in another blueprint and stay open: probes and scrapers carry no token.
 """
@@ -29,7 +29,7 @@ def service_state():
 
 # --------------------------------------------------------------------------- checks
 @api.before_request
-def _check_token():
+def check_token():
     token = service_state().settings.api_token
     if not token:
         return
@@ -45,7 +45,7 @@ def _check_token():
         raise unauthorized("wrong bearer token")
 
 
-def _entry(name):
+def named_entry(name):
     """The loaded entry called ``name`` (looked up in the loaded set only)."""
     registry = service_state().registry
     entry = registry.get(name)
@@ -56,7 +56,7 @@ def _entry(name):
     return entry
 
 
-def _ready_entry(entry):
+def ready_entry(entry):
     if entry.status != "ready":
         raise unavailable("model_unavailable", f"model {entry.name!r} failed to load: {entry.error}")
     return entry
@@ -74,7 +74,7 @@ def default_entry():
     if entry is None:
         raise unavailable("no_model", f"the default model {name!r} (CVPIPE_DEFAULT_MODEL) is not in the models "
                                       f"folder; it holds {[e.name for e in registry.entries()]}")
-    return _ready_entry(entry)
+    return ready_entry(entry)
 
 
 def parse_top_k(value, n_classes):
@@ -107,7 +107,7 @@ def _predict(entry):
     t0 = time.perf_counter()
     state = service_state()
     g.cvpipe_model = entry.name
-    entry = _ready_entry(entry)
+    entry = ready_entry(entry)
     model = entry.model
     images, params = read_images(request, state.settings.max_images)
     raw_k = request.args.get("top_k") if "top_k" in request.args else params.get("top_k")
@@ -136,7 +136,7 @@ def predict():
 @api.post("/v1/models/<name>/predict")
 @api.post("/v1/models/<name>:predict")  # KServe v1 / TensorFlow Serving's path; the body is theirs already
 def predict_with(name):
-    return _predict(_entry(name))
+    return _predict(named_entry(name))
 
 
 # -------------------------------------------------------------------------- models
@@ -148,7 +148,7 @@ def list_models():
 
 @api.get("/v1/models/<name>")
 def model_info(name):
-    entry = _entry(name)
+    entry = named_entry(name)
     g.cvpipe_model = entry.name
     return jsonify(entry.describe())
 

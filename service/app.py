@@ -38,6 +38,7 @@ from flask import Flask
 from service.api import api
 from service.errors import register_error_handlers
 from service.metrics import Metrics
+from service.oip import v2
 from service.ops import ops
 from service.page import page
 from service.registry import ModelRegistry
@@ -160,6 +161,7 @@ def create_app(config=None):
         def _check_models_folder():
             registry.maybe_reload(settings.reload_interval)  # never blocks; returns None: go on
     app.register_blueprint(api)
+    app.register_blueprint(v2)
     app.register_blueprint(ops)
     app.register_blueprint(page)
     return app

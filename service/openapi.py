@@ -29,6 +29,8 @@ _TOP_K = {"name": "top_k", "in": "query", "required": False,
 _NAME = {"name": "name", "in": "path", "required": True, "description": "A model name from GET /v1/models.",
          "schema": {"type": "string"}}
 _FORMATS = ", ".join(SAFE_FORMATS)
+_VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": "The model's version (GET /v1/models); another is a 404."}
 
 _PREDICT_BODY = {
     "required": True,
@@ -148,6 +150,7 @@ def openapi_document(token_required=False):
         "/openapi.json": {"get": {"summary": "This document", "security": [],
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")}}},
     }
+    paths.update(_open_inference_protocol(secured))
     paths["/"] = {"get": {"summary": "Upload page: drop an image, see the top classes", "security": [],
                           "responses": {"200": {"description": "An HTML page.",
                                                 "content": {"text/html": {"schema": {"type": "string"}}}}}}}
@@ -163,4 +166,46 @@ def openapi_document(token_required=False):
             "responses": {name: _json(_ref("Error"), text) for name, text in _ERROR_RESPONSES.items()},
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
         },
+    }
+
+
+def _open_inference_protocol(secured):
+    """The Open Inference Protocol v2 paths (service/oip.py); their bodies are the protocol's
+    (https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/), errors
+    ``{"error": "<message>"}``."""
+    error = {"description": "The protocol's error.", "content": {"application/json": {"schema": {
+        "type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}}}}
+    errors = {str(status): error for status in (400, 401, 404, 413, 415, 503)}
+    anything = {"type": "object"}
+    tensors = {"required": True, "description": "An inference request: one input tensor, 'image' (BYTES, "
+               "encoded images) or 'pixels' (UINT8 [N, H, W(, 3)]), as JSON or with the binary tensor data "
+               "extension (header Inference-Header-Content-Length).",
+               "content": {"application/json": {"schema": anything},
+                           "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+    answer = {"description": "Outputs 'scores' (FP32 [N, n_classes]) and 'label' (BYTES [N]).",
+              "content": {"application/json": {"schema": anything},
+                          "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
+
+    def get(summary, params=(), security=secured, codes=(404, 503)):
+        return {"get": {"summary": summary, "parameters": list(params), "security": security,
+                        "responses": {"200": _json(anything, summary), **{c: errors[c] for c in map(str, codes)},
+                                      **({"401": errors["401"]} if security else {})}}}
+
+    def infer(params):
+        return {"post": {"summary": "Classify a batch (Open Inference Protocol v2)", "parameters": list(params),
+                         "security": secured, "requestBody": tensors,
+                         "responses": {"200": answer, **{c: errors[c] for c in ("400", "401", "404", "413", "415",
+                                                                                  "503")}}}}
+
+    return {
+        "/v2": get("Server metadata (Open Inference Protocol v2)", codes=()),
+        "/v2/health/live": get("Liveness (v2)", security=[], codes=()),
+        "/v2/health/ready": get("Readiness (v2): the default model is loaded", security=[], codes=(503,)),
+        "/v2/models/{name}": get("Model metadata (v2): inputs and outputs", [_NAME]),
+        "/v2/models/{name}/versions/{version}": get("Model metadata (v2), of this version", [_NAME, _VERSION]),
+        "/v2/models/{name}/ready": get("Model readiness (v2)", [_NAME]),
+        "/v2/models/{name}/versions/{version}/ready": get("Model readiness (v2), of this version",
+                                                          [_NAME, _VERSION]),
+        "/v2/models/{name}/infer": infer([_NAME]),
+        "/v2/models/{name}/versions/{version}/infer": infer([_NAME, _VERSION]),
     }
