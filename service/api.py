@@ -14,11 +14,24 @@ import time
 
 import numpy as np
 from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.routing import BaseConverter
 
 from service.decode import check_request_pixels, decode_image, read_images
 from service.errors import bad_request, not_found, unauthorized, unavailable
 
 api = Blueprint("api", __name__)
+
+
+class ModelNameConverter(BaseConverter):
+    """A model name in ``GET /v1/models/<name>``: any path segment but ``reload``, so that
+    ``/v1/models/reload`` is only ``POST`` (its ``OPTIONS`` said ``GET`` too)."""
+
+    regex = r"(?!reload$)[^/]+"
+
+
+@api.record_once
+def _register_converter(state):
+    state.app.url_map.converters["model_name"] = ModelNameConverter
 DEFAULT_TOP_K = 5
 _INTEGER = re.compile(r"^\+?\d{1,9}$")
 
@@ -146,7 +159,7 @@ def list_models():
     return jsonify({"models": [e.summary() for e in registry.entries()], "default": registry.default_name()})
 
 
-@api.get("/v1/models/<name>")
+@api.get("/v1/models/<model_name:name>")
 def model_info(name):
     entry = named_entry(name)
     g.cvpipe_model = entry.name

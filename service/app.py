@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from flask import Flask
 
 from service.api import api
+from service.docs import docs
 from service.errors import register_error_handlers
 from service.metrics import Metrics
 from service.oip import v2
@@ -164,4 +165,5 @@ def create_app(config=None):
     app.register_blueprint(v2)
     app.register_blueprint(ops)
     app.register_blueprint(page)
+    app.register_blueprint(docs)
     return app

@@ -38,7 +38,8 @@ _PREDICT_BODY = {
     "content": {
         "multipart/form-data": {
             "schema": {"type": "object", "required": [FIELD], "properties": {
-                FIELD: {"type": "array", "items": {"type": "string", "contentMediaType": "application/octet-stream"}},
+                FIELD: {"type": "array", "minItems": 1,
+                        "items": {"type": "string", "contentMediaType": "application/octet-stream"}},
                 "top_k": {"type": "integer", "minimum": 1}}},
             "encoding": {FIELD: {"contentType": "image/*"}}},
         "image/*": {"schema": {"type": "string", "contentMediaType": "image/*"}},
@@ -151,6 +152,10 @@ def openapi_document(token_required=False):
                                   "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1.")}}},
     }
     paths.update(_open_inference_protocol(secured))
+    paths["/docs"] = {"get": {"summary": "Swagger UI for this document", "security": [],
+                              "responses": {"200": {"description": "An HTML page.",
+                                                    "content": {"text/html": {"schema": {"type": "string"}}}},
+                                            **_errors(503)}}}
     paths["/"] = {"get": {"summary": "Upload page: drop an image, see the top classes", "security": [],
                           "responses": {"200": {"description": "An HTML page.",
                                                 "content": {"text/html": {"schema": {"type": "string"}}}}}}}

@@ -299,3 +299,18 @@ def test_the_kserve_v1_path_answers_as_the_named_model_path(client, digit_png):
     assert strip(colon.get_json()) == strip(slash.get_json())
     assert colon.get_json()["predictions"][0]["class_index"] == digit_png[1]
     assert client.post("/v1/models/nosuch:predict", json=body).status_code == 404
+
+
+def test_the_reload_path_is_post_only_and_its_options_say_so(client):
+    """/v1/models/<name> no longer takes 'reload' as a name: OPTIONS advertised GET there."""
+    response = client.options("/v1/models/reload")
+    assert set(response.headers["Allow"].split(", ")) == {"POST", "OPTIONS"}
+    assert client.get("/v1/models/reload").status_code == 405
+    assert client.get("/v1/models/default").status_code == 200
+
+
+def test_the_documented_image_field_needs_one_image_at_least(client):
+    doc = client.get("/openapi.json").get_json()
+    schemas = doc["paths"]["/predict"]["post"]["requestBody"]["content"]
+    form = schemas["multipart/form-data"]["schema"]["properties"]["image"]
+    assert form["minItems"] == 1
