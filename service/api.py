@@ -23,10 +23,11 @@ api = Blueprint("api", __name__)
 
 
 class ModelNameConverter(BaseConverter):
-    """A model name in ``GET /v1/models/<name>``: any path segment but ``reload``, so that
+    """A model name in ``GET /v1/models/<name>``: a path segment without ":" (``NAME:predict``
+    is KServe v1's POST path) and not ``reload``, so that
     ``/v1/models/reload`` is only ``POST`` (its ``OPTIONS`` said ``GET`` too)."""
 
-    regex = r"(?!reload$)[^/]+"
+    regex = r"(?!reload$)[^/:]+"
 
 
 @api.record_once

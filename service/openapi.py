@@ -191,10 +191,16 @@ def _open_inference_protocol(secured):
               "content": {"application/json": {"schema": anything},
                           "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}
 
-    def get(summary, params=(), security=secured, codes=(404, 503)):
+    not_ready = _json({"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}},
+                      "Not ready: {\"ready\": false}.")
+
+    def get(summary, params=(), security=secured, codes=(404, 503), readiness=False):
+        responses = {"200": _json(anything, summary), **{c: errors[c] for c in map(str, codes)},
+                     **({"401": errors["401"]} if security else {})}
+        if readiness:
+            responses["503"] = not_ready
         return {"get": {"summary": summary, "parameters": list(params), "security": security,
-                        "responses": {"200": _json(anything, summary), **{c: errors[c] for c in map(str, codes)},
-                                      **({"401": errors["401"]} if security else {})}}}
+                        "responses": responses}}
 
     def infer(params):
         return {"post": {"summary": "Classify a batch (Open Inference Protocol v2)", "parameters": list(params),
@@ -205,12 +211,12 @@ def _open_inference_protocol(secured):
     return {
         "/v2": get("Server metadata (Open Inference Protocol v2)", codes=()),
         "/v2/health/live": get("Liveness (v2)", security=[], codes=()),
-        "/v2/health/ready": get("Readiness (v2): the default model is loaded", security=[], codes=(503,)),
+        "/v2/health/ready": get("Readiness (v2): the default model is loaded", security=[], readiness=True, codes=()),
         "/v2/models/{name}": get("Model metadata (v2): inputs and outputs", [_NAME]),
         "/v2/models/{name}/versions/{version}": get("Model metadata (v2), of this version", [_NAME, _VERSION]),
-        "/v2/models/{name}/ready": get("Model readiness (v2)", [_NAME]),
+        "/v2/models/{name}/ready": get("Model readiness (v2)", [_NAME], readiness=True),
         "/v2/models/{name}/versions/{version}/ready": get("Model readiness (v2), of this version",
-                                                          [_NAME, _VERSION]),
+                                                          [_NAME, _VERSION], readiness=True),
         "/v2/models/{name}/infer": infer([_NAME]),
         "/v2/models/{name}/versions/{version}/infer": infer([_NAME, _VERSION]),
     }
