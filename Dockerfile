@@ -1,9 +1,11 @@
 # syntax=docker/dockerfile:1
-# One image, several roles (see docker-compose.yml): the prediction API under gunicorn
-# (the default command), a Dask scheduler or worker, and the `cvpipe extract` job.
-#   docker build -t cvpipe .
-#   docker run -p 8000:8000 -v "$PWD/models:/models:ro" cvpipe
-FROM python:3.11-slim-bookworm
+# Two images from one file (see docker-compose.yml):
+#   docker build -t cvpipe-api .                    # the default target: the prediction API under gunicorn
+#   docker build --target jobs -t cvpipe-jobs .     # + Dask: a scheduler, a worker, or `cvpipe extract`
+#   docker run -p 8000:8000 -v "$PWD/models:/models:ro" cvpipe-api
+# The API image does not carry Dask (a Dask scheduler runs any code a client sends it). Each
+# installs with its constraints file (constraints/): the versions the tests passed with.
+FROM python:3.11-slim-bookworm AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -12,34 +14,48 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY constraints ./constraints
 COPY compute ./compute
 COPY features ./features
 COPY classifiers ./classifiers
 COPY pipeline ./pipeline
 COPY service ./service
 COPY cvpipe ./cvpipe
-# gunicorn comes with the package (Linux); the dist extra brings Dask (scheduler, workers, extract job).
-RUN pip install ".[dist]" \
- && rm -rf /src
-# gunicorn reads its settings from this file (CVPIPE_* variables below change them). A file,
-# not `python:service.gunicorn_conf`: importing the package would load numpy into the master.
-COPY service/gunicorn_conf.py /etc/cvpipe/gunicorn.conf.py
 
 # Not root. Numba caches its compiled kernels beside the sources unless told otherwise,
 # and site-packages is not writable by this user: the cache goes to /tmp.
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin cvpipe \
  && mkdir -p /models /data /runs \
  && chown cvpipe:cvpipe /data /runs
-USER cvpipe
-WORKDIR /home/cvpipe
 
 ENV CVPIPE_MODELS=/models \
     CVPIPE_DATA=/data \
-    CVPIPE_BIND=0.0.0.0:8000 \
-    CVPIPE_WORKERS=2 \
-    CVPIPE_THREADS=2 \
     NUMBA_CACHE_DIR=/tmp/numba-cache \
     MPLCONFIGDIR=/tmp/matplotlib
+
+# --------------------------------------------------------------------------- the Dask roles
+FROM base AS jobs
+RUN pip install -c constraints/jobs.txt ".[dist]" \
+ && rm -rf /src
+USER cvpipe
+WORKDIR /home/cvpipe
+CMD ["cvpipe", "--help"]
+
+# --------------------------------------------------------------------------- the API (default)
+FROM base AS api
+# gunicorn comes with the package (Linux), pinned by the constraints: service/gunicorn_worker.py
+# overrides its gthread worker.
+RUN pip install -c constraints/api.txt . \
+ && rm -rf /src
+# gunicorn reads its settings from this file (CVPIPE_* variables below change them). A file,
+# not `python:service.gunicorn_conf`: importing the package would load numpy into the master.
+COPY service/gunicorn_conf.py /etc/cvpipe/gunicorn.conf.py
+USER cvpipe
+WORKDIR /home/cvpipe
+
+ENV CVPIPE_BIND=0.0.0.0:8000 \
+    CVPIPE_WORKERS=2 \
+    CVPIPE_THREADS=2
 
 EXPOSE 8000
 VOLUME ["/models"]
