@@ -54,15 +54,16 @@ from _common import machine_line, verdict
 from PIL import Image
 
 from service.server import DEFAULT_THREADS, WORKER_CLASSES
-from service.testing import connections_per_worker, start, stop, worker_pids
+from service.testing import connections_per_worker, start, stop, wait_until_ready, worker_pids
 
 BENCH_DIR = Path(__file__).resolve().parent
 N_BATCH = 64
 
 
 # ------------------------------------------------------------------ the model and the bodies
-def train_model(models_dir, features="hog:pixels_per_cell=7x7"):
-    """Fit ``features`` + softmax on 28x28 images and save it as ``models_dir/default``; returns test images."""
+def train_model(models_dir, features="hog:pixels_per_cell=7x7", peer_path=None):
+    """Fit ``features`` + softmax on 28x28 images and save it as ``models_dir/default``; returns test images.
+    With ``peer_path``, the peer's skimage + scikit-learn pipeline too (on 5,000 of the same images)."""
     from pipeline.data.datasets import DatasetNotFoundError, load_dataset
     from pipeline.model import ImagePipeline, save
     from pipeline.selection.knn_cv import stratified_subset
@@ -79,6 +80,10 @@ def train_model(models_dir, features="hog:pixels_per_cell=7x7"):
     model.fit(train.images, train.labels, class_names=train.class_names)
     model.metrics_ = {"test_accuracy": float(model.score(test.images, test.labels))}
     save(model, Path(models_dir) / "default")
+    if peer_path is not None:
+        from _peer_wsgi import fit_peer
+
+        fit_peer(train.images[:5000], train.labels[:5000], peer_path)
     print(f"model: {features} + softmax on {source}: fit in {time.perf_counter() - t0:.1f} s, "
           f"test accuracy {model.metrics_['test_accuracy']:.3f}")
     return test.images
@@ -311,27 +316,38 @@ def main(argv=None):
     parser.add_argument("--client", default="auto", choices=["auto", "wrk", "python"])
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unrecorded load on each endpoint first")
     parser.add_argument("--features", default="hog:pixels_per_cell=7x7", help="the model's feature spec")
+    parser.add_argument("--peer", action="store_true",
+                        help="also serve the peer (bench/_peer_wsgi.py: skimage HOG + a scikit-learn pipeline in "
+                             "Flask) under gunicorn's gthread worker, same workers x threads, and drive its /predict")
     parser.add_argument("--switch", help="also serve with these shortcuts switched to their other paths "
                                          "(bench_shortcuts.py names, comma-separated) and drive it as predict+sw")
     args = parser.parse_args(argv)
     levels = [int(c) for c in args.concurrency.split(",")]
+    if args.peer and args.body != "multipart":
+        parser.error("--peer answers multipart bodies only (its field 'image'), as the issue's peer does")
     use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk"))
     load = run_wrk if use_wrk else run_python_client
 
     print(machine_line())
     print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with tempfile.TemporaryDirectory(prefix="cvpipe-bench-service-") as tmp:
-        images = train_model(Path(tmp) / "models", args.features)
+        peer_model = Path(tmp) / "peer.joblib" if args.peer else None
+        images = train_model(Path(tmp) / "models", args.features, peer_model)
         log = open(Path(tmp) / "gunicorn.log", "w+")
         options = dict(workers=args.workers, threads=args.threads, worker_class=args.worker_class,
                        app="_service_wsgi:app", pythonpath=str(BENCH_DIR), stdout=log, stderr=subprocess.STDOUT,
                        ready_timeout=120)
         server = start(Path(tmp) / "models", **options)
         servers = {"hello": server, "predict": server}
-        if args.switch:
-            servers["predict+sw"] = start(Path(tmp) / "models", env={**os.environ,
-                                          "CVPIPE_BENCH_SWITCH": args.switch}, **options)
         try:
+            if args.peer:  # the same gunicorn shape, stock gthread workers: what a user would run
+                servers["peer"] = start(Path(tmp) / "models", **{**options, "app": "_peer_wsgi:app",
+                                                                   "worker_class": "gthread", "ready_timeout": 0},
+                                        env={**os.environ, "CVPIPE_PEER_MODEL": str(peer_model)})
+                wait_until_ready(servers["peer"].base_url, 120, path="/healthz", proc=servers["peer"])
+            if args.switch:
+                servers["predict+sw"] = start(Path(tmp) / "models", env={**os.environ,
+                                              "CVPIPE_BENCH_SWITCH": args.switch}, **options)
             print(f"gunicorn: {args.workers} {args.worker_class} workers x {args.threads} threads, "
                   f"service.gunicorn_conf, no preload; client: "
                   f"{'wrk (1 thread, keep-alive)' if use_wrk else 'Python threads (http.client keep-alive)'}, "
@@ -342,6 +358,8 @@ def main(argv=None):
             print(f"{'endpoint':<10}{'conc':>6}{'req/s':>11}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}"
                   f"{'errors':>8}{'requests':>10}{'srv us':>9}{'cli us':>8}  {'conns/worker':>8}")
             endpoints = [("hello", "/hello", None, None), ("predict", "/predict?top_k=5", body, ctype)]
+            if args.peer:
+                endpoints.append(("peer", "/predict?top_k=5", body, ctype))
             if args.switch:
                 print(f"predict+sw: a second server with these shortcuts switched: {args.switch}")
                 endpoints.append(("predict+sw", "/predict?top_k=5", body, ctype))
@@ -388,6 +406,12 @@ def main(argv=None):
             by_round = [sw["rps"] / p["rps"] for p, sw in zip(runs["predict", c], runs["predict+sw", c])]
             print(f"  switched ({args.switch}) at concurrency {c}: {gain:.3f}x /predict's req/s as shipped; "
                   f"by round: {', '.join(f'{x:.3f}' for x in by_round)}")
+    if args.peer:
+        for c in levels:
+            ratio = results["predict", c]["rps"] / results["peer", c]["rps"]
+            by_round = [p["rps"] / q["rps"] for p, q in zip(runs["predict", c], runs["peer", c])]
+            print(f"  cvpipe /predict req/s / the peer's at concurrency {c}: {ratio:.2f}x  (target >= 2.0x: "
+                  f"{verdict(ratio, 2.0)}); by round: {', '.join(f'{x:.2f}' for x in by_round)}")
     speedup = t_single / t_batch
     print(f"  {N_BATCH} one-image requests: {t_single * 1e3:.1f} ms ({N_BATCH / t_single:,.0f} images/s); "
           f"one {N_BATCH}-image request ({batch_bytes:,} bytes): {t_batch * 1e3:.1f} ms "

@@ -94,7 +94,7 @@ class BalancedThreadWorker(ThreadWorker):
 
     def may_accept(self):
         now = time.monotonic()
-        if self.in_flight == 0:
+        if self.in_flight == 0 and not self.incoming:  # a request being read is one in flight too
             self._last_open = now
             return True
         return now - self._last_open >= ACCEPT_WAIT
@@ -107,6 +107,17 @@ class BalancedThreadWorker(ThreadWorker):
     def accept(self, listener):
         self._last_open = time.monotonic()
         super().accept(listener)
+
+    def wait_for_and_dispatch_events(self, timeout):
+        # While new connections wait only for ACCEPT_WAIT (this worker is reading or running
+        # requests), look again after ACCEPT_WAIT rather than gunicorn's second: with no event
+        # on the connections it holds (clients that have sent nothing yet), a worker would
+        # otherwise take one new connection a second.
+        if self.alive and not self._accepting and self.nr_conns < self.worker_connections:
+            self.set_accept_enabled(True)  # may_accept decides
+            if not self._accepting:
+                timeout = min(timeout, ACCEPT_WAIT)
+        super().wait_for_and_dispatch_events(timeout)
 
     def enqueue_req(self, conn):
         # On the worker's main thread: after an accept, a readable keep-alive connection,
@@ -147,6 +158,8 @@ class BalancedThreadWorker(ThreadWorker):
         self.buffered += len(early)
         self.incoming.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+        if not self.may_accept():  # leave new connections to an idle worker (see the class)
+            super().set_accept_enabled(False)
         if early:
             self._advance(conn)
 
@@ -203,6 +216,8 @@ class BalancedThreadWorker(ThreadWorker):
         self._forget(conn)
         self.nr_conns -= 1
         conn.close()
+        if self.alive:
+            self.set_accept_enabled(self.nr_conns < self.worker_connections)
 
     def _answer_and_close(self, conn, status, code, message):
         """Answer an error in the app's shape (``{"error": {"code", "message"}}``) and close."""
