@@ -3,6 +3,7 @@
     python bench/bench_service.py [--duration 10] [--rounds 3] [--concurrency 8,32] [--workers 2]
                                   [--threads 2] [--worker-class balanced] [--client auto|wrk|python]
                                   [--body multipart|raw] [--features SPEC] [--switch NAMES]
+                                  [--peer] [--slow N]
 
 A HOG (7x7 cells) + softmax model on 28x28 grayscale input (trained on 20,000
 Fashion-MNIST training images; scikit-learn's digits resized to 28x28 when
@@ -26,6 +27,12 @@ demo``'s model is ``hog:pixels_per_cell=7x7,hog:pixels_per_cell=4x4``). ``--swit
 starts a second server whose workers switch the named shortcuts of the service path to
 their other paths (``bench_shortcuts.py`` names them) and drives its /predict in the same
 rounds, as "predict+sw": what each path is worth to a served request.
+
+``--peer`` adds the peer a user would write instead (``bench/_peer_wsgi.py``: Flask,
+skimage's HOG and a joblib scikit-learn pipeline, under gunicorn's stock gthread worker
+with the same workers x threads) and prints cvpipe's rate over its. ``--slow N`` adds a
+second cvpipe server that N slow connections hold open (headers at 1 byte/s, reopened
+when dropped) and prints its /predict rate over the first's.
 
 Targets: no errors; p99 <= 20 ms at concurrency 8; the 64-image request >= 10x the
 per-image throughput of single requests. /predict's share of hello's rate is printed
@@ -130,6 +137,56 @@ done = function(summary, latency, requests)
     e.connect, e.read, e.write, e.status, e.timeout))
 end
 """
+
+
+class SlowClients:
+    """``n`` connections to ``base_url`` sending a request's headers at 1 byte/s, each opening
+    a new one when the server drops it, until :meth:`stop` (run in a thread of their own)."""
+
+    def __init__(self, base_url, n):
+        import asyncio
+
+        self._host, self._port = base_url.split("//", 1)[1].rsplit(":", 1)
+        self._stop, self.opened = threading.Event(), 0
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main(n)), daemon=True)
+        self._thread.start()
+
+    async def _main(self, n):
+        import asyncio
+
+        await asyncio.gather(*(self._client() for _ in range(n)))
+
+    async def _client(self):
+        import asyncio
+
+        trickle = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 4000 + b"\r\n\r\n"
+        while not self._stop.is_set():
+            try:
+                reader, writer = await asyncio.open_connection(self._host, int(self._port))
+            except OSError:
+                await asyncio.sleep(0.5)
+                continue
+            self.opened += 1
+            try:
+                for i in range(len(trickle)):
+                    if self._stop.is_set():
+                        break
+                    writer.write(trickle[i:i + 1])
+                    await writer.drain()
+                    try:
+                        if await asyncio.wait_for(reader.read(4096), timeout=1.0) == b"":
+                            break  # dropped by the server (its read timeout)
+                    except asyncio.TimeoutError:
+                        pass
+            except OSError:
+                pass
+            finally:
+                writer.close()
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(10)
+        return self.opened
 
 
 def run_wrk(url, concurrency, duration, body=None, content_type=None, workdir=None):
@@ -316,6 +373,9 @@ def main(argv=None):
     parser.add_argument("--client", default="auto", choices=["auto", "wrk", "python"])
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unrecorded load on each endpoint first")
     parser.add_argument("--features", default="hog:pixels_per_cell=7x7", help="the model's feature spec")
+    parser.add_argument("--slow", type=int, default=0, metavar="N",
+                        help="also serve a second cvpipe server that N slow connections (headers at 1 byte/s, "
+                             "reconnecting when dropped) hold open, and drive its /predict as predict+slow")
     parser.add_argument("--peer", action="store_true",
                         help="also serve the peer (bench/_peer_wsgi.py: skimage HOG + a scikit-learn pipeline in "
                              "Flask) under gunicorn's gthread worker, same workers x threads, and drive its /predict")
@@ -345,6 +405,9 @@ def main(argv=None):
                                                                    "worker_class": "gthread", "ready_timeout": 0},
                                         env={**os.environ, "CVPIPE_PEER_MODEL": str(peer_model)})
                 wait_until_ready(servers["peer"].base_url, 120, path="/healthz", proc=servers["peer"])
+            if args.slow:
+                servers["predict+slow"] = start(Path(tmp) / "models", **options)
+                slow_clients = SlowClients(servers["predict+slow"].base_url, args.slow)
             if args.switch:
                 servers["predict+sw"] = start(Path(tmp) / "models", env={**os.environ,
                                               "CVPIPE_BENCH_SWITCH": args.switch}, **options)
@@ -360,6 +423,9 @@ def main(argv=None):
             endpoints = [("hello", "/hello", None, None), ("predict", "/predict?top_k=5", body, ctype)]
             if args.peer:
                 endpoints.append(("peer", "/predict?top_k=5", body, ctype))
+            if args.slow:
+                print(f"predict+slow: a second cvpipe server holding {args.slow} slow connections")
+                endpoints.append(("predict+slow", "/predict?top_k=5", body, ctype))
             if args.switch:
                 print(f"predict+sw: a second server with these shortcuts switched: {args.switch}")
                 endpoints.append(("predict+sw", "/predict?top_k=5", body, ctype))
@@ -380,6 +446,9 @@ def main(argv=None):
                 print(_row(name, c, s))
             t_single, t_batch, batch_bytes = batch_vs_single(server.base_url, images)
         finally:
+            if args.slow:
+                held = slow_clients.stop()
+                print(f"slow connections: {held:,} opened in all (each held until the server dropped it)")
             for proc in set(servers.values()):
                 stop(proc)
             log.seek(0)
@@ -406,6 +475,13 @@ def main(argv=None):
             by_round = [sw["rps"] / p["rps"] for p, sw in zip(runs["predict", c], runs["predict+sw", c])]
             print(f"  switched ({args.switch}) at concurrency {c}: {gain:.3f}x /predict's req/s as shipped; "
                   f"by round: {', '.join(f'{x:.3f}' for x in by_round)}")
+    if args.slow:
+        for c in levels:
+            ratio = results["predict+slow", c]["rps"] / results["predict", c]["rps"]
+            by_round = [q["rps"] / p["rps"] for p, q in zip(runs["predict", c], runs["predict+slow", c])]
+            print(f"  /predict req/s with {args.slow} slow connections held / without, at concurrency {c}: "
+                  f"{ratio:.3f}  (target >= 0.90: {verdict(ratio, 0.9)}); by round: "
+                  f"{', '.join(f'{x:.3f}' for x in by_round)}")
     if args.peer:
         for c in levels:
             ratio = results["predict", c]["rps"] / results["peer", c]["rps"]
