@@ -153,7 +153,8 @@ def _from_form(request):
         files = [f.read() for f in request.files.getlist(FIELD)]
         params, other_files = dict(request.form.items()), set(request.files) - {FIELD}
     if not files:
-        got = sorted(set(params) | other_files) or "no fields"
+        # werkzeug files a part without a name under None: say so (sorting None beside names failed)
+        got = sorted("(a part without a name)" if k is None else k for k in set(params) | other_files) or "no fields"
         raise bad_request("missing_image", f"expected one or more files in the form field {FIELD!r}, got {got}")
     return files, params
 
