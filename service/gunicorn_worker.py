@@ -60,6 +60,9 @@ READ_TIMEOUT = 15.0
 #: The app's default body limit (``CVPIPE_MAX_BYTES``; service.app.DEFAULTS, which the master
 #: must not import: a test holds the two equal).
 DEFAULT_MAX_BYTES = 10 * 2**20
+#: Seconds a stopping worker still waits for the first bytes of a connection it accepted
+#: (gunicorn's own STOP_KEEPALIVE_LINGER for kept-alive ones).
+STOP_LINGER = 2.0
 #: Bytes read from a socket at a time.
 RECV_BYTES = 256 * 1024
 
@@ -154,7 +157,8 @@ class BalancedThreadWorker(ThreadWorker):
             parser.unreader.buf = io.BytesIO()
         conn.sock.setblocking(False)
         conn.cvpipe_buffer = bytearray(early)
-        conn.cvpipe_deadline = time.monotonic() + self.read_timeout
+        conn.cvpipe_started = time.monotonic()
+        conn.cvpipe_deadline = conn.cvpipe_started + self.read_timeout
         self.buffered += len(early)
         self.incoming.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
@@ -235,10 +239,13 @@ class BalancedThreadWorker(ThreadWorker):
     def murder_pending(self):
         # Called by gunicorn's loop about once a second: requests not whole in time are dropped.
         super().murder_pending()
-        if not self.alive:  # stopping: connections that have sent nothing yet are not waited for
-            for conn in [c for c in self.incoming if not c.cvpipe_buffer]:
-                self._close_incoming(conn)
         now = time.monotonic()
+        if not self.alive:
+            # Stopping (TERM, HUP's graceful reload): a connection that has sent nothing for
+            # STOP_LINGER s is not waited for; a client that connected just before the signal
+            # still gets its request answered (closing at once reset it).
+            for conn in [c for c in self.incoming if not c.cvpipe_buffer and now - c.cvpipe_started > STOP_LINGER]:
+                self._close_incoming(conn)
         while self.incoming and self.incoming[0].cvpipe_deadline <= now:
             conn = self.incoming[0]
             self.log.debug("closing %s: no whole request in %s s (CVPIPE_READ_TIMEOUT)", conn.client,
