@@ -12,11 +12,10 @@ import hmac
 import re
 import time
 
-import numpy as np
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.routing import BaseConverter
 
-from service.decode import check_request_pixels, decode_image, read_images
+from service.decode import decode_batch, read_images
 from service.errors import bad_request, not_found, unauthorized, unavailable
 
 api = Blueprint("api", __name__)
@@ -126,14 +125,9 @@ def _predict(entry):
     images, params = read_images(request, state.settings.max_images)
     raw_k = request.args.get("top_k") if "top_k" in request.args else params.get("top_k")
     k = parse_top_k(raw_k, len(model.classes_))
-    n = len(images)
-    check_request_pixels(images, state.settings.max_pixels, state.settings.max_request_pixels)
-    batch = np.stack([decode_image(data, model, state.settings.max_pixels,
-                                   where="image" if n == 1 else f"image {i + 1} of {n}")
-                      for i, data in enumerate(images)])
+    batch = decode_batch(images, model, state.settings.max_pixels, state.settings.max_request_pixels)
     predictions = model.top_classes(batch, k)  # one batch for all images
-    state.metrics.images.labels(entry.name).inc(n)
-    state.metrics.batch.labels(entry.name).observe(n)
+    state.metrics.count_batch(entry.name, len(batch))
     return jsonify({
         "model": entry.name,
         "version": entry.version,

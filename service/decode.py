@@ -24,6 +24,8 @@ import binascii
 import json
 import re
 
+import numpy as np
+
 from pipeline.data import images
 from pipeline.data.images import (
     SAFE_FORMATS,
@@ -78,22 +80,25 @@ def _api_error(exc):
     return answer(exc.code, str(exc))
 
 
-def check_request_pixels(encoded, max_pixels, max_request_pixels):
-    """Refuse a request whose images hold more than ``max_request_pixels`` in all, from their
-    headers alone, before any is decoded (64 images of 6000x6000 in one 6.5 MB request
-    took 19.7 s of a worker to decode).
+def decode_batch(encoded, model, max_pixels, max_request_pixels):
+    """The encoded images of one request as ``model``'s input batch, uint8 (N, H, W[, 3]).
+
+    Their pixels are summed from the headers against ``max_request_pixels`` before any
+    is decoded (64 images of 6000x6000 in one 6.5 MB request took 19.7 s of a worker to
+    decode); then each goes through :func:`decode_image`.
 
     Raises
     ------
     ApiError
-        413 over the budget; the errors of :func:`decode_image` for an image that cannot be
-        opened (its message names it).
+        413 over the budget (``CVPIPE_MAX_REQUEST_PIXELS``); the errors of
+        :func:`decode_image`, their message naming the image.
     """
-    total, n = 0, len(encoded)
-    for i, data in enumerate(encoded):
-        where = "image" if n == 1 else f"image {i + 1} of {n}"
+    n = len(encoded)
+    where = ["image" if n == 1 else f"image {i + 1} of {n}" for i in range(n)]
+    total = 0
+    for data, name in zip(encoded, where):
         try:
-            with images.open_image(data, formats=SAFE_FORMATS, max_pixels=max_pixels, where=where) as im:
+            with images.open_image(data, formats=SAFE_FORMATS, max_pixels=max_pixels, where=name) as im:
                 total += im.size[0] * im.size[1]
         except ImageError as exc:
             raise _api_error(exc) from exc
@@ -101,6 +106,7 @@ def check_request_pixels(encoded, max_pixels, max_request_pixels):
             raise too_large("request_too_large", f"the images of this request hold more than {max_request_pixels} "
                             f"pixels (width x height, summed over its {n} images; CVPIPE_MAX_REQUEST_PIXELS): "
                             "send fewer or smaller images")
+    return np.stack([decode_image(data, model, max_pixels, where=name) for data, name in zip(encoded, where)])
 
 
 # ------------------------------------------------------------------ request bodies
@@ -136,10 +142,15 @@ def read_images(request, max_images):
         raise unsupported("unsupported_media_type",
                           f"Content-Type {request.content_type or '(none)'!r} is not accepted: expected "
                           "multipart/form-data (field 'image'), image/* (a raw image body) or application/json")
-    if len(images) > max_images:
-        raise too_large("too_many_images", f"expected at most {max_images} images in one request "
-                                           f"(CVPIPE_MAX_IMAGES), got {len(images)}")
+    check_image_count(len(images), max_images)
     return images, params
+
+
+def check_image_count(n, max_images):
+    """Refuse a request of more than ``max_images`` images (413, ``CVPIPE_MAX_IMAGES``)."""
+    if n > max_images:
+        raise too_large("too_many_images", f"expected at most {max_images} images in one request "
+                                           f"(CVPIPE_MAX_IMAGES), got {n}")
 
 
 def _from_form(request):

@@ -46,7 +46,7 @@ from functools import partial
 
 from gunicorn.workers.gthread import ThreadWorker
 
-from service.http_buffer import BODY_TOO_LARGE, HEAD_TOO_LARGE, INCOMPLETE, request_state
+from service.http_buffer import BODY_TOO_LARGE, HEAD_TOO_LARGE, INCOMPLETE, MAX_HEAD_BYTES, request_state
 
 try:  # gunicorn 25 and later can speak HTTP/2 to chosen peers; those keep gunicorn's reading
     from gunicorn.http2 import negotiation as _h2
@@ -130,9 +130,13 @@ class BalancedThreadWorker(ThreadWorker):
             self._start_reading(conn)
             return
         self.in_flight += 1
+        self._stop_accepting_if_busy()
+        super().enqueue_req(conn)
+
+    def _stop_accepting_if_busy(self):
+        # Leave new connections to an idle worker: a request to run or to read is work.
         if not self.may_accept():
             super().set_accept_enabled(False)
-        super().enqueue_req(conn)
 
     def finish_request(self, conn, fs):
         # On the main thread, through gunicorn's method queue, when a request is done.
@@ -158,12 +162,10 @@ class BalancedThreadWorker(ThreadWorker):
         conn.sock.setblocking(False)
         conn.cvpipe_buffer = bytearray(early)
         conn.cvpipe_started = time.monotonic()
-        conn.cvpipe_deadline = conn.cvpipe_started + self.read_timeout
         self.buffered += len(early)
         self.incoming.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
-        if not self.may_accept():  # leave new connections to an idle worker (see the class)
-            super().set_accept_enabled(False)
+        self._stop_accepting_if_busy()
         if early:
             self._advance(conn)
 
@@ -191,7 +193,8 @@ class BalancedThreadWorker(ThreadWorker):
         if state == INCOMPLETE:
             return
         if state == HEAD_TOO_LARGE:
-            self._answer_and_close(conn, 431, "headers_too_large", "request line and headers over 65536 bytes")
+            self._answer_and_close(conn, 431, "headers_too_large",
+                                   f"request line and headers over {MAX_HEAD_BYTES} bytes")
             return
         if state == BODY_TOO_LARGE:
             self._answer_and_close(conn, 413, "payload_too_large", f"request body too large: expected at most "
@@ -246,7 +249,7 @@ class BalancedThreadWorker(ThreadWorker):
             # still gets its request answered (closing at once reset it).
             for conn in [c for c in self.incoming if not c.cvpipe_buffer and now - c.cvpipe_started > STOP_LINGER]:
                 self._close_incoming(conn)
-        while self.incoming and self.incoming[0].cvpipe_deadline <= now:
+        while self.incoming and self.incoming[0].cvpipe_started + self.read_timeout <= now:
             conn = self.incoming[0]
             self.log.debug("closing %s: no whole request in %s s (CVPIPE_READ_TIMEOUT)", conn.client,
                            self.read_timeout)

@@ -73,6 +73,11 @@ class Metrics:
 
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
+    def count_batch(self, model, n):
+        """Count one predict request of ``n`` images for ``model``."""
+        self.images.labels(model).inc(n)
+        self.batch.labels(model).observe(n)
+
     def set_models(self, entries):
         for status in ("ready", "error"):
             self.models.labels(status).set(sum(e.status == status for e in entries))

@@ -36,7 +36,7 @@ from PIL import Image
 from pipeline.data.images import to_array
 from pipeline.version import package_version
 from service.api import check_token, named_entry, ready_entry, service_state
-from service.decode import check_request_pixels, decode_image
+from service.decode import check_image_count, decode_batch
 from service.errors import ApiError, bad_request, not_found, too_large
 
 v2 = Blueprint("v2", __name__, url_prefix="/v2")
@@ -121,12 +121,8 @@ def infer(name, version=None):
     model = entry.model
     if tensor["name"] == "image":
         encoded = _bytes_elements(tensor, data)
-        _check_count(len(encoded), settings.max_images)
-        check_request_pixels(encoded, settings.max_pixels, settings.max_request_pixels)
-        n = len(encoded)
-        batch = np.stack([decode_image(blob, model, settings.max_pixels,
-                                       where="image" if n == 1 else f"image {i + 1} of {n}")
-                          for i, blob in enumerate(encoded)])
+        check_image_count(len(encoded), settings.max_images)
+        batch = decode_batch(encoded, model, settings.max_pixels, settings.max_request_pixels)
     else:
         pixels = _pixels(tensor, data, settings)
         batch = np.stack([to_array(Image.fromarray(image), model.input_shape_, model.color_mode_)
@@ -134,8 +130,7 @@ def infer(name, version=None):
     scores, _kind = model.class_scores(batch)
     scores = np.asarray(scores, dtype=np.float32)
     labels = [model.class_names_[int(i)] for i in np.argmax(np.nan_to_num(scores, nan=-np.inf), axis=1)]
-    service_state().metrics.images.labels(entry.name).inc(len(batch))
-    service_state().metrics.batch.labels(entry.name).observe(len(batch))
+    service_state().metrics.count_batch(entry.name, len(batch))
     return _answer(doc, entry, scores, labels)
 
 
@@ -231,18 +226,12 @@ def _bytes_elements(tensor, data):
     return elements
 
 
-def _check_count(n, max_images):
-    if n > max_images:
-        raise too_large("too_many_images", f"expected at most {max_images} images per request "
-                                           f"(CVPIPE_MAX_IMAGES), got {n}")
-
-
 def _pixels(tensor, data, settings):
     shape = tensor["shape"]
     if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] != 3) or 0 in shape:
         raise bad_request("invalid_shape", f"input 'pixels': expected shape [N, H, W] or [N, H, W, 3] with no "
                                            f"zero, got {shape}")
-    _check_count(shape[0], settings.max_images)
+    check_image_count(shape[0], settings.max_images)
     if shape[1] * shape[2] > settings.max_pixels or shape[0] * shape[1] * shape[2] > settings.max_request_pixels:
         raise too_large("request_too_large", f"input 'pixels' {shape}: more pixels than an image "
                                              f"({settings.max_pixels}, CVPIPE_MAX_PIXELS) or a request "
