@@ -15,29 +15,20 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import struct
 import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
-import zlib
 from pathlib import Path
 
 import numpy as np
 from _common import machine_line
 from PIL import Image
 
+from pipeline.data.testing import png_header
 from service.testing import start, stop
-
-
-def _png_header(width, height):
-    """A PNG whose header claims ``width`` x ``height`` (a few bytes, no real pixels)."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def _png_16bit(side):
@@ -74,7 +65,7 @@ def main():
     args = parser.parse_args()
     print(machine_line())
     print(f"command: python bench/bench_hostile_requests.py --seconds {args.seconds:g}")
-    costly = [_multipart([_png_header(6000, 6000)] * 64), _multipart([_png_16bit(6324)])]
+    costly = [_multipart([png_header(6000, 6000)] * 64), _multipart([_png_16bit(6324)])]
     small = _multipart([_png_16bit(28)])
     proc = start(args.models, workers=2, threads=2, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                  ready_timeout=120)

@@ -352,6 +352,12 @@ def _share_of_hello(results, runs, name, c):
     return results[name, c]["rps"] / results["hello", c]["rps"], per_round, cpu["hello"] / cpu[name], cpu
 
 
+def _rps_ratio(results, runs, a, b, c):
+    """Endpoint ``a``'s requests/s over ``b``'s at concurrency ``c``: all rounds pooled, and by round."""
+    by_round = [x["rps"] / y["rps"] for x, y in zip(runs[a, c], runs[b, c])]
+    return results[a, c]["rps"] / results[b, c]["rps"], by_round
+
+
 def _row(name, c, s):
     server_us, client_us = _cpu_per_request(s)
     return (f"{name:<11}{c:>5}{s['rps']:>11,.0f}{s['p50_ms']:>10.2f}{s['p99_ms']:>10.2f}"
@@ -471,21 +477,18 @@ def main(argv=None):
         print(f"    CPU per request (workers + client): hello {cpu['hello']:.0f} us, /predict {cpu['predict']:.0f} us; "
               f"hello / predict {cpu_ratio:.2f}")
         if args.switch:
-            gain = results["predict+sw", c]["rps"] / results["predict", c]["rps"]
-            by_round = [sw["rps"] / p["rps"] for p, sw in zip(runs["predict", c], runs["predict+sw", c])]
+            gain, by_round = _rps_ratio(results, runs, "predict+sw", "predict", c)
             print(f"  switched ({args.switch}) at concurrency {c}: {gain:.3f}x /predict's req/s as shipped; "
                   f"by round: {', '.join(f'{x:.3f}' for x in by_round)}")
     if args.slow:
         for c in levels:
-            ratio = results["predict+slow", c]["rps"] / results["predict", c]["rps"]
-            by_round = [q["rps"] / p["rps"] for p, q in zip(runs["predict", c], runs["predict+slow", c])]
+            ratio, by_round = _rps_ratio(results, runs, "predict+slow", "predict", c)
             print(f"  /predict req/s with {args.slow} slow connections held / without, at concurrency {c}: "
                   f"{ratio:.3f}  (target >= 0.90: {verdict(ratio, 0.9)}); by round: "
                   f"{', '.join(f'{x:.3f}' for x in by_round)}")
     if args.peer:
         for c in levels:
-            ratio = results["predict", c]["rps"] / results["peer", c]["rps"]
-            by_round = [p["rps"] / q["rps"] for p, q in zip(runs["predict", c], runs["peer", c])]
+            ratio, by_round = _rps_ratio(results, runs, "predict", "peer", c)
             print(f"  cvpipe /predict req/s / the peer's at concurrency {c}: {ratio:.2f}x  (target >= 2.0x: "
                   f"{verdict(ratio, 2.0)}); by round: {', '.join(f'{x:.2f}' for x in by_round)}")
     speedup = t_single / t_batch

@@ -14,11 +14,12 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 from service.server import gunicorn_command
 
-__all__ = ["connections_per_worker", "free_port", "start", "stop", "wait_until_ready", "worker_pids"]
+__all__ = ["connections_per_worker", "free_port", "logged", "start", "stop", "wait_until_ready", "worker_pids"]
 
 
 def start(models_dir=None, host="127.0.0.1", port=None, workers=2, *, ready_timeout=60.0,
@@ -40,6 +41,20 @@ def start(models_dir=None, host="127.0.0.1", port=None, workers=2, *, ready_time
             stop(proc)
             raise
     return proc
+
+
+@contextmanager
+def logged(models_dir, log_path, **options):
+    """:func:`start` with the server's output in ``log_path`` (``proc.log_path``): stopped on
+    leaving the block, the end of its log printed (pytest shows it for a failed test)."""
+    with open(log_path, "wb") as log:
+        proc = start(models_dir, stdout=log, stderr=subprocess.STDOUT, **options)
+    proc.log_path = Path(log_path)
+    try:
+        yield proc
+    finally:
+        code = stop(proc)
+        print(f"gunicorn exited with {code}; log:\n{proc.log_path.read_text()[-4000:]}")
 
 
 def stop(proc, timeout=30.0):

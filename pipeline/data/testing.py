@@ -1,4 +1,4 @@
-"""Writers of the dataset formats cvpipe reads, for tests and small exports.
+"""Writers of the dataset and image formats cvpipe reads, for tests and small exports.
 
 The production readers (:mod:`pipeline.data.idx`, :mod:`pipeline.data.cifar`) only read;
 these write files in the same formats, so tests can build datasets (valid and broken)
@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import pickle
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -51,3 +52,14 @@ def write_meta(path, class_names, *, protocol=2):
              b"num_vis": 3072}
     with open(path, "wb") as fh:
         pickle.dump(entry, fh, protocol=protocol)
+
+
+def png_header(width, height):
+    """The bytes of a PNG whose header claims ``width`` x ``height`` 8-bit gray pixels while
+    holding almost none (a decompression bomb: a few bytes; its header opens, its pixels
+    do not decode)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))

@@ -17,19 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.data.testing import png_header
+
 TOKEN = "corpus-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 MAX_BYTES = 1 << 20
 MAX_IMAGES = 8
-
-
-def _png_header(width, height):
-    """A PNG whose header claims ``width`` x ``height`` (a decompression bomb: few bytes)."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + chunk(b"IEND", b""))
 
 
 def _save(image, fmt="PNG", **params):
@@ -109,8 +102,8 @@ BAD = [  # (id, request, status, error code)
     ("EPS (Pillow reads it, we do not)", raw(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\n", "image/eps"),
      415, "unsupported_image_format"),
     ("ICO (not an accepted format)", raw(_save(_color(), "ICO"), "image/x-icon"), 400, "invalid_image"),
-    ("bomb: PNG header claiming 100000x100000", raw(_png_header(100_000, 100_000)), 413, "too_many_pixels"),
-    ("bomb: PNG header claiming 8000x8000 (64 MP)", raw(_png_header(8000, 8000)), 413, "too_many_pixels"),
+    ("bomb: PNG header claiming 100000x100000", raw(png_header(100_000, 100_000)), 413, "too_many_pixels"),
+    ("bomb: PNG header claiming 8000x8000 (64 MP)", raw(png_header(8000, 8000)), 413, "too_many_pixels"),
     ("wrong form field", files(PNG, field="file"), 400, "missing_image"),
     ("form without files", form(top_k="3"), 400, "missing_image"),
     ("empty file in a form", files(b""), 400, "empty_image"),

@@ -21,7 +21,7 @@ from PIL import Image
 
 from pipeline.data.datasets import load_dataset
 from service.server import gunicorn_command, serve
-from service.testing import connections_per_worker, free_port, start, stop, wait_until_ready
+from service.testing import connections_per_worker, free_port, logged, wait_until_ready
 from service.testing import worker_pids as _workers
 from tests.conftest import require
 
@@ -40,16 +40,9 @@ def _gunicorn_installed():
 @pytest.fixture(scope="module")
 def server(models_source, tmp_path_factory):
     """gunicorn with 2 gthread workers (2 threads each), its log in a file shown on failure."""
-    log_path = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        proc = start(models_source, workers=2, threads=2, timeout=30, graceful_timeout=10,
-                     stdout=log, stderr=subprocess.STDOUT, ready_timeout=120)
-    proc.log_path = log_path
-    try:
+    with logged(models_source, tmp_path_factory.mktemp("gunicorn") / "gunicorn.log", workers=2, threads=2,
+                timeout=30, graceful_timeout=10, ready_timeout=120) as proc:
         yield proc
-    finally:
-        code = stop(proc)
-        print(f"gunicorn exited with {code}; log:\n{log_path.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="module")

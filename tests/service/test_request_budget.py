@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import io
-import struct
 import time
 import tracemalloc
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from pipeline.data.images import _scale_16_to_8, decode_image
-
-
-def _png_header(width, height):
-    """A PNG whose header claims ``width`` x ``height`` (few bytes, no real pixels)."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-            + chunk(b"IEND", b""))
+from pipeline.data.testing import png_header
 
 
 def _multipart(*blobs):
@@ -41,7 +31,7 @@ def test_many_large_images_in_one_request_are_refused_before_decoding(make_app, 
     monkeypatch.setattr(images, "to_array", lambda *a, **k: decoded.append(1) or real(*a, **k))
     client = make_app(models_source, CVPIPE_MAX_IMAGES=64).test_client()
     t0 = time.perf_counter()
-    response = client.post("/predict", **_multipart(*[_png_header(6000, 6000)] * 64))
+    response = client.post("/predict", **_multipart(*[png_header(6000, 6000)] * 64))
     took = time.perf_counter() - t0
     message = api_error(response, 413, "request_too_large")
     assert "CVPIPE_MAX_REQUEST_PIXELS" in message and "40000000" in message

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -19,7 +18,7 @@ import pytest
 from PIL import Image
 
 from service.http_buffer import BODY_TOO_LARGE, HEAD_TOO_LARGE, INCOMPLETE, WHOLE, request_state
-from service.testing import start, stop
+from service.testing import logged
 from tests.conftest import require
 
 READ_TIMEOUT = 3
@@ -63,16 +62,10 @@ def server(models_source, tmp_path_factory):
     require(importlib.util.find_spec("gunicorn") is not None, "gunicorn is not installed")
     if sys.platform != "linux":
         pytest.skip("gunicorn: Linux only here")
-    log_path = tmp_path_factory.mktemp("slow") / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        proc = start(models_source, workers=2, threads=2, read_timeout=READ_TIMEOUT, max_bytes=200_000,
-                     stdout=log, stderr=subprocess.STDOUT, ready_timeout=120)
-    proc.port = int(proc.base_url.rsplit(":", 1)[1])
-    try:
+    with logged(models_source, tmp_path_factory.mktemp("slow") / "gunicorn.log", workers=2, threads=2,
+                read_timeout=READ_TIMEOUT, max_bytes=200_000, ready_timeout=120) as proc:
+        proc.port = int(proc.base_url.rsplit(":", 1)[1])
         yield proc
-    finally:
-        stop(proc)
-        print(log_path.read_text()[-3000:])
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import importlib.util
 import io
 import json
 import re
-import subprocess
 import sys
 import time
 import uuid
@@ -23,7 +22,7 @@ from PIL import Image
 from pipeline._io import replace_folder
 from pipeline.data.datasets import load_dataset
 from pipeline.model import load, save
-from service.testing import connections_per_worker, start, stop
+from service.testing import connections_per_worker, logged, stop
 from tests.conftest import require
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(sys.platform != "linux", reason="gunicorn and /proc: Linux only")]
@@ -36,16 +35,10 @@ def _gunicorn_installed():
 
 @pytest.fixture
 def server(models_dir, tmp_path):
-    log_path = tmp_path / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        proc = start(models_dir, workers=2, threads=2, graceful_timeout=5, stdout=log, stderr=subprocess.STDOUT,
-                     ready_timeout=120)
-    proc.models, proc.log_path = models_dir, log_path
-    try:
+    with logged(models_dir, tmp_path / "gunicorn.log", workers=2, threads=2, graceful_timeout=5,
+                ready_timeout=120) as proc:
+        proc.models = models_dir
         yield proc
-    finally:
-        stop(proc)
-        print(log_path.read_text()[-3000:])
 
 
 @pytest.fixture(scope="module")
