@@ -14,7 +14,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from classifiers._fcnet import WEIGHT_INITS, FullyConnectedNet, init_params
-from classifiers._sgd import TRAINING_CONSTRAINTS, RowsOf, decayed_learning_rate, minibatches
+from classifiers._sgd import (
+    TRAINING_CONSTRAINTS,
+    RowsOf,
+    StoppingRule,
+    decayed_learning_rate,
+    epoch_minibatches,
+    passes_per_epoch,
+)
 from classifiers._validation import check_predict_input
 from classifiers.layers import ACTIVATIONS
 from classifiers.losses import softmax
@@ -22,15 +29,94 @@ from classifiers.optim import make_optimizer, set_learning_rate
 from compute.backend import get_array_module, to_device, to_numpy
 from compute.params import Boolean, Interval, ParameterConstraintsMixin, StrOptions, TupleOf, check_params
 
-logger = logging.getLogger(__name__)
-
 #: Training accuracy per epoch is measured on at most this many training samples.
 TRAIN_ACC_SAMPLES = 1000
 #: Rows per forward pass at inference (bounds the memory of ``predict``).
 PREDICT_BATCH = 4096
 
 
-class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
+class NetTraining:
+    """The training loop the networks share (:class:`TwoLayerNet`, :class:`classifiers.ConvNet`):
+    the early-stopping split, the epoch loop with its histories, the stopping rule of
+    :mod:`classifiers._sgd` and the best-epoch parameters, and the epoch log.
+
+    A subclass has the training parameters of :data:`classifiers._sgd.TRAINING_CONSTRAINTS`
+    plus ``early_stopping``, ``validation_fraction``, ``shuffle_buffer`` and ``verbose``, and
+    builds a network with ``params``, ``running``, ``loss`` and ``scores`` (as
+    :class:`classifiers._fcnet.FullyConnectedNet`) before calling ``_train``.
+    """
+
+    def _split(self, y, rng):
+        """The rows of the training and the validation set of early stopping (stratified when
+        every class allows it), or None without early stopping."""
+        if not self.early_stopping:
+            return None
+        n = len(y)
+        n_val = int(np.ceil(self.validation_fraction * n))
+        if n_val < 1 or n - n_val < 1:
+            raise ValueError(f"early stopping needs at least 1 training and 1 validation sample; "
+                             f"got {n} samples with validation_fraction={self.validation_fraction}")
+        counts = np.bincount(y)
+        stratify = y if counts.min() >= 2 and len(counts) <= n_val <= n - len(counts) else None
+        return train_test_split(np.arange(n), test_size=n_val, stratify=stratify,
+                                random_state=int(rng.integers(2**31 - 1)))
+
+    def _train(self, net, xp, rng, train, val):
+        """The epoch loop: records the histories, stops early, keeps the best parameters."""
+        X, y = train
+        batch_size = max(1, min(int(self.batch_size), X.shape[0]))
+        # The GPU's dropout generator is seeded from a spawned child, which leaves ``rng``'s
+        # own stream (batch order) exactly as on the CPU.
+        dropout_rng = rng if xp is np else xp.random.default_rng(int(rng.spawn(1)[0].integers(2**31 - 1)))
+        acc_idx = to_device(np.sort(rng.choice(X.shape[0], min(X.shape[0], TRAIN_ACC_SAMPLES), replace=False)), xp)
+        X_acc, y_acc = X[acc_idx], to_numpy(y[acc_idx])
+        optimizer = make_optimizer(self.optimizer, self.learning_rate)
+        self.loss_history_, self.train_acc_history_, self.val_acc_history_ = [], [], []
+        self.update_ratio_history_, self.best_epoch_ = [], 0
+        best, rule = None, StoppingRule(self.tol, self.n_iter_no_change, higher_is_better=val is not None)
+        for epoch in range(self.n_epochs):
+            lr = decayed_learning_rate(self.learning_rate, self.learning_rate_decay, epoch)
+            set_learning_rate(optimizer, lr)
+            losses, ratios = _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp,
+                                        self.shuffle_buffer)
+            self.loss_history_.extend(losses)
+            self.update_ratio_history_.append(ratios)
+            self.train_acc_history_.append(_accuracy(net, X_acc, y_acc, xp))
+            if val is not None:
+                self.val_acc_history_.append(_accuracy(net, val[0], val[1], xp))
+            self.n_iter_ = epoch + 1
+            self._log_epoch(epoch, losses, lr)
+            finite = bool(np.isfinite(losses).all())
+            if not finite:
+                warnings.warn(f"training diverged in epoch {epoch + 1}: the loss became "
+                              f"{losses[-1]}; lower learning_rate (got {self.learning_rate})",
+                              ConvergenceWarning, stacklevel=3)
+                if val is None:
+                    self.best_epoch_ = epoch
+                break
+            converged = rule.update(float(np.mean(losses)) if val is None else self.val_acc_history_[-1])
+            if val is None:
+                self.best_epoch_ = epoch
+            elif rule.best_epoch == epoch:
+                self.best_epoch_, best = epoch, (_copy(net.params), _copy(net.running))
+            if converged:
+                break
+        else:
+            rule.warn_unconverged(self, self.n_epochs, stacklevel=4)
+        if best is not None:
+            net.params, net.running = best
+        self.t_ = len(self.loss_history_)
+        self.params_ = {k: to_numpy(v) for k, v in net.params.items()}
+        self.running_ = {k: to_numpy(v) for k, v in net.running.items()}
+
+    def _log_epoch(self, epoch, losses, lr):
+        val = f", val acc {self.val_acc_history_[-1]:.4f}" if self.val_acc_history_ else ""
+        logger = logging.getLogger(type(self).__module__)  # classifiers.net or classifiers.convnet
+        logger.log(logging.INFO if self.verbose else logging.DEBUG, "epoch %d/%d: loss %.4f, train acc %.4f%s, lr %.3g",
+                   epoch + 1, self.n_epochs, float(np.mean(losses)), self.train_acc_history_[-1], val, lr)
+
+
+class TwoLayerNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
     """Fully connected network with softmax output, in NumPy or CuPy.
 
     Despite the name (cs231n's), ``hidden_sizes`` sets any number of hidden layers:
@@ -61,17 +147,32 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
         L2 strength on the weights. (Until model format 2 the net's penalty was
         ``0.5 * reg * sum(W ** 2)`` with a default of 1e-4: the same objective.)
     batch_size : int, default=64
-    n_epochs : int, default=20
+    n_epochs : int, default=200
+        The budget: at most this many epochs. An epoch is one pass over the training set,
+        or as many passes as make ``MIN_EPOCH_STEPS`` (300) gradient steps where one pass
+        makes fewer (see :func:`classifiers._sgd.passes_per_epoch`). When the budget runs
+        out before the stopping rule is met, ``fit`` warns with ``ConvergenceWarning``.
+    tol : float or None, default=1e-4
+        Training stops when the score has not improved by at least ``tol`` for
+        ``n_iter_no_change`` consecutive epochs: the epoch's mean training loss, or with
+        ``early_stopping`` the validation accuracy (scikit-learn's rule, as in
+        ``MLPClassifier``; :class:`classifiers._sgd.StoppingRule`). None: no test, the
+        whole budget runs.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (stratified), stop after
-        ``n_iter_no_change`` epochs without a better validation accuracy, and keep the
-        parameters of the best epoch.
+        Hold out ``validation_fraction`` of the training data (stratified), stop by the
+        validation accuracy (see ``tol``), and keep the parameters of the epoch of the best
+        validation accuracy.
     validation_fraction : float in (0, 1), default=0.1
     n_iter_no_change : int, default=5
+        Epochs without an improvement of ``tol`` before training stops.
     dtype : {"float32", "float64"}, default="float32"
         Precision of the parameters and of training.
     device : {"auto", "cpu", "gpu"}, default="auto"
-        Where training and inference run; results and fitted attributes are NumPy.
+        Where training and inference run; results and fitted attributes are NumPy. "auto":
+        the GPU only when one is available and a step does at least
+        ``compute.backend.GPU_MIN_STEP_WORK`` multiply-adds (training: ``3 * batch_size *``
+        the number of weights; inference: up to 4,096 rows times the number of weights),
+        else the CPU (see :func:`compute.backend.choose_device`).
     shuffle_buffer : int or None, default=None
         None: every epoch is a permutation of all the training rows. An int: rows shuffled
         together, for ``X`` memory-mapped from a file larger than memory: blocks of
@@ -102,7 +203,9 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
         Per epoch, ``{"W1": ||update|| / ||W1||, ...}`` for each weight matrix, taken at the
         epoch's last step (healthy values are around 1e-3).
     n_iter_ : int
-        Epochs run.
+        Epochs run (scikit-learn's meaning), at most ``n_epochs``.
+    t_ : int
+        Gradient steps taken (scikit-learn's name).
     best_epoch_ : int
         Index (into the per-epoch histories) of the epoch whose parameters were kept: the
         best validation accuracy with early stopping, else the last epoch.
@@ -125,12 +228,11 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
         "weight_init": [StrOptions(WEIGHT_INITS), Interval(Real, 0, None, closed="neither")],
         "early_stopping": [Boolean()],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(self, hidden_sizes=(100,), activation="relu", batchnorm=False, dropout=0.0,
                  weight_init="he", optimizer="adam", learning_rate=1e-3, learning_rate_decay=0.9,
-                 reg=5e-5, batch_size=64, n_epochs=20, early_stopping=False, validation_fraction=0.1,
+                 reg=5e-5, batch_size=64, n_epochs=200, tol=1e-4, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, dtype="float32", device="auto", shuffle_buffer=None, random_state=None,
                  verbose=False):
         self.hidden_sizes = hidden_sizes
@@ -144,6 +246,7 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
         self.reg = reg
         self.batch_size = batch_size
         self.n_epochs = n_epochs
+        self.tol = tol
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -165,9 +268,11 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
                              f"got 1 class: {self.classes_.tolist()}")
         rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
         split = self._split(y, rng)
-        xp = get_array_module(self.device)
-        params, running = init_params((X.shape[1], *self.hidden_sizes, len(self.classes_)),
-                                      self.weight_init, self.batchnorm, rng, np.dtype(self.dtype))
+        sizes = (X.shape[1], *self.hidden_sizes, len(self.classes_))
+        # A step: the forward product of every layer and about two more in the backward pass.
+        step = 3 * min(int(self.batch_size), X.shape[0]) * _weights(sizes)
+        xp = get_array_module(self.device, step_work=step)
+        params, running = init_params(sizes, self.weight_init, self.batchnorm, rng, np.dtype(self.dtype))
         net = FullyConnectedNet({k: to_device(v, xp) for k, v in params.items()},
                                 {k: to_device(v, xp) for k, v in running.items()},
                                 self.activation, self.dropout, self.reg)
@@ -185,69 +290,6 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
             self._train(net, xp, rng, train, val)
         return self
 
-    def _split(self, y, rng):
-        """The rows of the training and the validation set of early stopping (stratified when
-        every class allows it), or None without early stopping."""
-        if not self.early_stopping:
-            return None
-        n = len(y)
-        n_val = int(np.ceil(self.validation_fraction * n))
-        if n_val < 1 or n - n_val < 1:
-            raise ValueError(f"early stopping needs at least 1 training and 1 validation sample; "
-                             f"got {n} samples with validation_fraction={self.validation_fraction}")
-        counts = np.bincount(y)
-        stratify = y if counts.min() >= 2 and len(counts) <= n_val <= n - len(counts) else None
-        return train_test_split(np.arange(n), test_size=n_val, stratify=stratify,
-                                random_state=int(rng.integers(2**31 - 1)))
-
-    def _train(self, net, xp, rng, train, val):
-        """The epoch loop: records the histories, stops early, keeps the best parameters."""
-        X, y = train
-        batch_size = max(1, min(int(self.batch_size), X.shape[0]))
-        # The GPU's dropout generator is seeded from a spawned child, which leaves ``rng``'s
-        # own stream (batch order) exactly as on the CPU.
-        dropout_rng = rng if xp is np else xp.random.default_rng(int(rng.spawn(1)[0].integers(2**31 - 1)))
-        acc_idx = to_device(np.sort(rng.choice(X.shape[0], min(X.shape[0], TRAIN_ACC_SAMPLES), replace=False)), xp)
-        X_acc, y_acc = X[acc_idx], to_numpy(y[acc_idx])
-        optimizer = make_optimizer(self.optimizer, self.learning_rate)
-        self.loss_history_, self.train_acc_history_, self.val_acc_history_ = [], [], []
-        self.update_ratio_history_, self.best_epoch_ = [], 0
-        best = None
-        for epoch in range(self.n_epochs):
-            lr = decayed_learning_rate(self.learning_rate, self.learning_rate_decay, epoch)
-            set_learning_rate(optimizer, lr)
-            losses, ratios = _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp,
-                                        self.shuffle_buffer)
-            self.loss_history_.extend(losses)
-            self.update_ratio_history_.append(ratios)
-            self.train_acc_history_.append(_accuracy(net, X_acc, y_acc, xp))
-            if val is not None:
-                self.val_acc_history_.append(_accuracy(net, val[0], val[1], xp))
-            self.n_iter_ = epoch + 1
-            self._log_epoch(epoch, losses, lr)
-            finite, val_acc = bool(np.isfinite(losses).all()), self.val_acc_history_
-            if val is None or (finite and (epoch == 0 or val_acc[-1] > val_acc[self.best_epoch_])):
-                self.best_epoch_ = epoch
-                if val is not None:
-                    best = _copy(net.params), _copy(net.running)
-            if not finite:
-                warnings.warn(f"training diverged in epoch {epoch + 1}: the loss became "
-                              f"{losses[-1]}; lower learning_rate (got {self.learning_rate})",
-                              ConvergenceWarning, stacklevel=3)
-                break
-            if epoch - self.best_epoch_ >= self.n_iter_no_change:
-                break
-        if best is not None:
-            net.params, net.running = best
-        self.params_ = {k: to_numpy(v) for k, v in net.params.items()}
-        self.running_ = {k: to_numpy(v) for k, v in net.running.items()}
-
-    def _log_epoch(self, epoch, losses, lr):
-        val = f", val acc {self.val_acc_history_[-1]:.4f}" if self.val_acc_history_ else ""
-        logger.log(logging.INFO if self.verbose else logging.DEBUG,
-                   "epoch %d/%d: loss %.4f, train acc %.4f%s, lr %.3g",
-                   epoch + 1, self.n_epochs, float(np.mean(losses)), self.train_acc_history_[-1], val, lr)
-
     # ---------------------------------------------------------------- inference
     def _scores(self, X):
         """Scores (n_samples, n_classes) as NumPy arrays of ``dtype``, computed on the device in chunks.
@@ -259,7 +301,8 @@ class TwoLayerNet(ParameterConstraintsMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         check_params(self)  # set_params after fit may have changed the activation or the device
         X = check_predict_input(self, X, np.dtype(self.dtype))
-        xp = get_array_module(self.device)
+        per_row = sum(v.size for name, v in self.params_.items() if name.startswith("W"))
+        xp = get_array_module(self.device, step_work=min(X.shape[0], PREDICT_BATCH) * per_row)
         net = FullyConnectedNet({k: to_device(v, xp) for k, v in self.params_.items()},
                                 {k: to_device(v, xp) for k, v in self.running_.items()}, self.activation)
         out = np.empty((X.shape[0], len(self.classes_)), dtype=self.params_["W1"].dtype)
@@ -289,10 +332,10 @@ def _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp, shuffle_b
     ratios : dict of str -> float
         ``||update|| / ||W||`` of each weight matrix at the epoch's last step.
     """
-    n_batches = -(-X.shape[0] // batch_size)
+    n_batches = -(-X.shape[0] // batch_size) * passes_per_epoch(X.shape[0], batch_size)
     weights = [name for name in net.params if name.startswith("W")]
     losses, l2 = [], net.l2_strengths()
-    for b, idx in enumerate(minibatches(X.shape[0], batch_size, rng, xp, shuffle_buffer)):
+    for b, idx in enumerate(epoch_minibatches(X.shape[0], batch_size, rng, xp, shuffle_buffer)):
         loss, grads = net.loss(X[idx], y[idx], rng=dropout_rng, l2_grads=False)
         losses.append(loss)
         if b == n_batches - 1:
@@ -308,6 +351,11 @@ def _accuracy(net, X, y, xp):
     pred = np.concatenate([to_numpy(xp.argmax(net.scores(X[s : s + PREDICT_BATCH]), axis=1))
                            for s in range(0, X.shape[0], PREDICT_BATCH)])
     return float(np.mean(pred == y))
+
+
+def _weights(layer_sizes):
+    """Entries of the weight matrices of a network of ``layer_sizes``: its multiply-adds per row."""
+    return sum(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
 
 
 def _copy(arrays):

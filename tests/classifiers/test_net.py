@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from classifiers._fcnet import FullyConnectedNet, init_params
 from classifiers._gradcheck import numerical_gradient, relative_error
+from classifiers._sgd import passes_per_epoch
 from classifiers.layers import ACTIVATIONS
 from classifiers.net import TwoLayerNet
 from classifiers.optim import OPTIMIZERS
@@ -86,7 +87,7 @@ def test_histories_and_fitted_attributes(rng):
     X, y = _random_problem(rng, n=90)
     clf = TwoLayerNet((8, 6), batch_size=20, n_epochs=3, random_state=0).fit(X, y)
     assert clf.n_iter_ == 3 and clf.best_epoch_ == 2
-    assert len(clf.loss_history_) == 3 * 5  # ceil(90 / 20) batches per epoch
+    assert len(clf.loss_history_) == 3 * 5 * passes_per_epoch(90, 20)  # ceil(90 / 20) batches per pass
     assert len(clf.train_acc_history_) == 3 and clf.val_acc_history_ == []
     assert [sorted(r) for r in clf.update_ratio_history_] == [["W1", "W2", "W3"]] * 3
     assert all(0 < v < 1 for r in clf.update_ratio_history_ for v in r.values())
