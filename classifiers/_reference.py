@@ -1,6 +1,6 @@
 """Slow, obvious references for the fast code of :mod:`classifiers`: the losses of
 :mod:`classifiers.losses` (cs231n's ``*_loss_naive``) and the layers of
-:mod:`classifiers.layers`.
+:mod:`classifiers.layers` and :mod:`classifiers.conv_layers` (convolution and max pooling).
 
 Loops over samples and classes, and the step-by-step computational graph of batch
 normalization (cs231n's ``batchnorm_backward``), written for reading, not for speed.
@@ -82,6 +82,94 @@ def batchnorm_backward_naive(dout, cache):
     dmu = -dxc.sum(axis=0)  # xc = x - mu
     dx = dxc + dmu / n  # mu = mean(x)
     return dx, dgamma, dbeta
+
+
+def conv_forward_naive(x, W, b, stride=1, pad=0):
+    """Convolution with a loop over samples, output positions and filters (cs231n's
+    ``conv_forward_naive``, channels last): the reference for
+    :func:`classifiers.conv_layers.conv_forward`.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, h, w, c_in)
+    W : ndarray of shape (kernel_h, kernel_w, c_in, c_out)
+    b : ndarray of shape (c_out,)
+
+    Returns
+    -------
+    out : ndarray of shape (n, out_h, out_w, c_out)
+        ``out_h = (h - kernel_h + 2 pad) / stride + 1``, likewise ``out_w``.
+    """
+    n, h, w, _ = x.shape
+    kh, kw, _, c_out = W.shape
+    out_h, out_w = (h - kh + 2 * pad) // stride + 1, (w - kw + 2 * pad) // stride + 1
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    out = np.zeros((n, out_h, out_w, c_out), dtype=np.result_type(x, W))
+    for i in range(n):
+        for r in range(out_h):
+            for c in range(out_w):
+                field = xp[i, r * stride : r * stride + kh, c * stride : c * stride + kw, :]
+                for k in range(c_out):
+                    out[i, r, c, k] = np.sum(field * W[..., k]) + b[k]
+    return out
+
+
+def conv_backward_naive(dout, x, W, stride=1, pad=0):
+    """Gradients of :func:`conv_forward_naive`, one output cell at a time.
+
+    Returns
+    -------
+    dx : ndarray of shape (n, h, w, c_in)
+    dW : ndarray of shape (kernel_h, kernel_w, c_in, c_out)
+    db : ndarray of shape (c_out,)
+    """
+    n, h, w, _ = x.shape
+    kh, kw, _, c_out = W.shape
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    dxp, dW, db = np.zeros_like(xp), np.zeros_like(W), np.zeros(c_out, dtype=dout.dtype)
+    for i in range(n):
+        for r in range(dout.shape[1]):
+            for c in range(dout.shape[2]):
+                rows, cols = slice(r * stride, r * stride + kh), slice(c * stride, c * stride + kw)
+                for k in range(c_out):
+                    g = dout[i, r, c, k]
+                    dW[..., k] += g * xp[i, rows, cols, :]
+                    dxp[i, rows, cols, :] += g * W[..., k]
+                    db[k] += g
+    return dxp[:, pad : pad + h, pad : pad + w, :], dW, db
+
+
+def max_pool_forward_naive(x, pool_h, pool_w, stride):
+    """Max pooling with a loop over samples, positions and channels (channels last).
+
+    Returns
+    -------
+    out : ndarray of shape (n, out_h, out_w, c)
+    """
+    n, h, w, ch = x.shape
+    out_h, out_w = (h - pool_h) // stride + 1, (w - pool_w) // stride + 1
+    out = np.zeros((n, out_h, out_w, ch), dtype=x.dtype)
+    for i in range(n):
+        for r in range(out_h):
+            for c in range(out_w):
+                for k in range(ch):
+                    out[i, r, c, k] = x[i, r * stride : r * stride + pool_h, c * stride : c * stride + pool_w, k].max()
+    return out
+
+
+def max_pool_backward_naive(dout, x, pool_h, pool_w, stride):
+    """Gradient of :func:`max_pool_forward_naive`: each window's gradient to its ``argmax``
+    (the first maximum in row-major order)."""
+    dx = np.zeros_like(x)
+    n, out_h, out_w, ch = dout.shape
+    for i in range(n):
+        for r in range(out_h):
+            for c in range(out_w):
+                for k in range(ch):
+                    window = x[i, r * stride : r * stride + pool_h, c * stride : c * stride + pool_w, k]
+                    p, q = np.unravel_index(np.argmax(window), window.shape)
+                    dx[i, r * stride + p, c * stride + q, k] += dout[i, r, c, k]
+    return dx
 
 
 def softmax_scores_loss_naive(scores, y):
