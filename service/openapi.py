@@ -84,7 +84,42 @@ _SCHEMAS = {
             "color_mode": {"type": "string", "enum": ["L", "RGB"]}}},
         "features": {}, "classifier": {"type": ["object", "null"]},
         "scores": {"type": ["string", "null"]}, "metrics": {"type": ["object", "null"]},
-        "cvpipe_version": {"type": ["string", "null"]}}}]},
+        "cvpipe_version": {"type": ["string", "null"]},
+        "card": {"anyOf": [_ref("ModelCard"), {"type": "null"}],
+                 "description": "The model card, as `cvpipe info NAME --json` prints it; null without a manifest."},
+    }}]},
+    "ModelCard": {"type": "object", "required": ["name", "sha256", "classes", "input", "steps", "provenance",
+                                                  "metrics", "versions"], "properties": {
+        "name": {"type": ["string", "null"]},
+        "sha256": {"type": ["string", "null"], "description": "sha256 of manifest.json (the version is its first "
+                                                              "12 digits); null for a model that failed to load."},
+        "arrays_sha256": {"type": ["string", "null"]}, "created": {"type": ["string", "null"]},
+        "format_version": {"type": "integer"}, "migrated_from": {"type": "integer"},
+        "classes": {"type": "array", "items": {"type": "object", "properties": {
+            "index": {"type": "integer"}, "label": {"type": "string"}, "value": {}}}},
+        "input": {"type": ["object", "null"], "properties": {
+            "height": {"type": "integer"}, "width": {"type": "integer"}, "color_mode": {"type": "string"}}},
+        "steps": {"type": "array", "description": "Every step but the pipeline itself, parent first.",
+                  "items": {"type": "object", "required": ["name", "class", "params"], "properties": {
+                      "name": {"type": "string"}, "class": {"type": "string"}, "params": {"type": "object"}}}},
+        "provenance": {"anyOf": [_ref("Provenance"), {"type": "null"}],
+                       "description": "How the model was made; null for a model saved without it."},
+        "metrics": {"type": "object", "description": "The trainer's metrics; `test_classification_report` is "
+                                                     "scikit-learn's classification_report (output_dict=True)."},
+        "versions": {"type": "object", "description": "cvpipe, Python and the libraries, as saved.",
+                     "additionalProperties": {"type": ["string", "null"]}}}},
+    "Provenance": {"type": "object", "properties": {
+        "dataset": {"type": ["object", "null"], "properties": {"train": _ref("DataRecord"),
+                                                               "test": _ref("DataRecord")}},
+        "config": {"type": ["object", "null"], "description": "The training arguments as resolved, with "
+                                                              "`classifier_params` (get_params)."},
+        "command": {"type": ["array", "null"], "items": {"type": "string"},
+                    "description": "The command line; null when trained from Python."},
+        "search": {"type": ["object", "null"], "description": "The search's best trial and number of trials."}}},
+    "DataRecord": {"type": ["object", "null"], "properties": {
+        **{k: {"type": ["string", "null"]} for k in ("name", "split", "source", "kind", "fingerprint",
+                                                     "used_fingerprint")},
+        **{k: {"type": ["integer", "null"]} for k in ("n_images", "n_skipped", "n_used")}}},
     "ReloadResult": {"type": "object", "properties": {
         **{k: {"type": "array", "items": {"type": "string"}}
            for k in ("added", "updated", "removed", "failed", "unchanged")},

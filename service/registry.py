@@ -51,6 +51,7 @@ from pipeline.model.artifacts import (
     read_manifest,
     read_model,
 )
+from pipeline.model.card import model_card
 
 logger = logging.getLogger("service")
 VERSION_CHARS = 12
@@ -86,7 +87,8 @@ class ModelEntry:
         return out
 
     def describe(self):
-        """The ``GET /v1/models/<name>`` answer: the summary and the manifest's contract."""
+        """The ``GET /v1/models/<name>`` answer: the summary, the manifest's contract and the
+        model card (:func:`pipeline.model.card.model_card`)."""
         out = self.summary()
         m = self.manifest or {}
         size = (m.get("input") or {}).get("size")
@@ -101,6 +103,8 @@ class ModelEntry:
             ("probability" if hasattr(self.model, "predict_proba") else "decision"),
             "metrics": m.get("metrics"),
             "cvpipe_version": m.get("cvpipe_version"),
+            # the model card, as `cvpipe info NAME --json` prints it: provenance, versions, sha256
+            "card": None if self.manifest is None else model_card(m, name=self.name, sha256=self.sha256),
         })
         return out
 

@@ -2,7 +2,8 @@
 
 :class:`ImagePipeline` (:mod:`pipeline.model.image_pipeline`), the registry and spec
 grammar (:mod:`pipeline.model.spec`), and the artifacts (:mod:`pipeline.model.artifacts`,
-with the value codec in :mod:`pipeline.model.codec`).
+with the value codec in :mod:`pipeline.model.codec` and, for scikit-learn classifiers, the
+skops codec in :mod:`pipeline.model.sklearn_codec`).
 """
 from pipeline.model.artifacts import (
     ArtifactError,

@@ -19,29 +19,36 @@ matched the manifest, with ``np.load(allow_pickle=False)``; it rebuilds each ste
 ``cls(**params)`` from the allow-list, sets its state, and refuses anything else
 with an :class:`ArtifactError` naming the file and the reason. No pickle anywhere.
 
+A scikit-learn classifier of the registry (``LogisticRegression``, ``RandomForestClassifier``,
+...) is the one step kept elsewhere: in ``<step>.skops`` (``classifier.skops``), whose size and
+sha256 the step records; both are checked before skops reads it, and skops reads it only
+with that class's explicit allow-list of types (:mod:`pipeline.model.sklearn_codec`).
+
 Saving is atomic: everything is written to a temporary sibling folder, which then
 replaces ``path`` (an atomic exchange on Linux, else two renames with the old model
 kept aside until the new one is in place).
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import math
 import os
+import re
 import shutil
-import sys
 import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import sklearn
 
 from pipeline._io import file_sha256, format_json, fsync_folder, make_sibling_folder, replace_folder
 from pipeline.data.images import COLOR_MODES
+from pipeline.model import sklearn_codec
 from pipeline.model.codec import ALLOWED_CLASSES, CLASS_NAMES, OMITTED, ROOT, ArtifactError, Reader, Writer, plain_value
 from pipeline.model.image_pipeline import ImagePipeline
+from pipeline.model.provenance import library_versions
 from pipeline.version import package_version
 
 __all__ = ["ALLOWED_CLASSES", "ARRAYS", "ArtifactError", "FORMAT_VERSION", "MANIFEST", "describe_steps", "load",
@@ -59,7 +66,7 @@ MANIFEST = "manifest.json"
 ARRAYS = "arrays.npz"
 MAX_MANIFEST_BYTES = 16 * 2**20
 #: The root's fitted attributes that live at the manifest's top level, not in its step.
-_TOP_LEVEL = ("input_shape_", "color_mode_", "classes_", "class_names_", "metrics_")
+_TOP_LEVEL = ("input_shape_", "color_mode_", "classes_", "class_names_", "metrics_", "provenance_")
 
 
 # =========================================================================== saving
@@ -78,8 +85,11 @@ def _plain_json(value, where):
     raise ArtifactError(f"cannot save {where}: {type(value).__name__} is not a JSON value")
 
 
-def build_manifest(pipeline):
-    """The manifest (without the ``arrays`` entry) and the named arrays of a fitted pipeline."""
+def build_manifest(pipeline, files=None):
+    """The manifest (without the ``arrays`` entry) and the named arrays of a fitted pipeline.
+
+    ``files``, a dict, receives the other files of the folder (name -> bytes): the ``.skops``
+    file of a scikit-learn classifier, whose sha256 and size its step records."""
     if type(pipeline) is not ImagePipeline:
         raise ArtifactError(f"expected a fitted ImagePipeline to save, got {type(pipeline).__name__}")
     if not hasattr(pipeline, "classifier_"):
@@ -91,14 +101,18 @@ def build_manifest(pipeline):
         "format_version": FORMAT_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cvpipe_version": package_version(),
-        "environment": {"python": sys.version.split()[0], "numpy": np.__version__, "scikit-learn": sklearn.__version__},
+        "environment": library_versions(),
         "input": {"size": list(pipeline.input_shape_), "color_mode": pipeline.color_mode_},
         "classes": _plain_json(pipeline.classes_, "classes_"),
         "class_names": _plain_json(pipeline.class_names_, "class_names_"),
         "metrics": _plain_json(pipeline.metrics_, "metrics_"),
+        # how it was made (pipeline.model.provenance.record): None where the caller set none
+        "provenance": _plain_json(getattr(pipeline, "provenance_", None), "provenance_"),
         "arrays": None,
         "steps": writer.steps,
     }
+    if files is not None:
+        files.update(writer.files)
     return manifest, writer.arrays
 
 
@@ -125,17 +139,21 @@ def save(pipeline, path):
         For a step or attribute that cannot be saved without pickle, or a ``path``
         that holds something other than a model.
     """
-    manifest, arrays = build_manifest(pipeline)  # fails before anything touches the disk
-    return _write_folder(path, manifest, arrays)
+    files = {}
+    manifest, arrays = build_manifest(pipeline, files)  # fails before anything touches the disk
+    return _write_folder(path, manifest, arrays, files)
 
 
-def _write_folder(path, manifest, arrays):
-    """Write ``arrays.npz`` and ``manifest.json`` into a temporary sibling, then swap it in."""
+def _write_folder(path, manifest, arrays, files=None):
+    """Write ``arrays.npz``, the other ``files`` (name -> bytes) and ``manifest.json`` into a
+    temporary sibling, then swap it in."""
     path = Path(path)
     _check_replaceable(path)
     tmp = make_sibling_folder(path)
     try:
         _write_arrays(tmp / ARRAYS, arrays)
+        for name, data in (files or {}).items():
+            _write_bytes(tmp / name, data)
         manifest["arrays"] = {"file": ARRAYS, "sha256": file_sha256(tmp / ARRAYS),
                               "bytes": (tmp / ARRAYS).stat().st_size, "count": len(arrays)}
         _write_manifest(tmp / MANIFEST, manifest)
@@ -158,6 +176,13 @@ def _check_replaceable(path):
 def _write_arrays(file, arrays):
     with open(file, "wb") as fh:
         np.savez(fh, **arrays)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _write_bytes(file, data):
+    with open(file, "wb") as fh:
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -309,6 +334,54 @@ def _read_arrays(path, manifest):
     return arrays
 
 
+_SKOPS_FILE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*" + re.escape(sklearn_codec.SUFFIX))
+
+
+def _read_skops(path, manifest):
+    """The scikit-learn classifiers of a model folder, by step name: each step's ``.skops``
+    file, read only after its size and then its sha256 matched the step's record, and
+    rebuilt by :func:`pipeline.model.sklearn_codec.loads` with its class's allow-list."""
+    objects = {}
+    for step in manifest["steps"]:
+        if "skops" not in step:
+            continue
+        where = f"{Path(path) / MANIFEST}: step {step['name']!r}"
+        info, file = step["skops"], step["name"].replace("/", ".") + sklearn_codec.SUFFIX
+        if not (isinstance(info, dict) and info.get("file") == file and _SKOPS_FILE.fullmatch(file)
+                and isinstance(info.get("sha256"), str) and type(info.get("bytes")) is int):
+            raise ArtifactError(f"{where}: 'skops' must name the file {file!r}, its sha256 and its size in bytes, "
+                                f"got {str(info)[:120]}")
+        cls = ALLOWED_CLASSES[step["class"]]  # on the allow-list: _parse_manifest checked it
+        if cls not in sklearn_codec.TRUSTED_TYPES:
+            raise ArtifactError(f"{where}: {step['class']} is not one of the scikit-learn classes read from a "
+                                ".skops file; refusing to load it")
+        data = _read_checked(Path(path) / file, info)
+        objects[step["name"]] = sklearn_codec.loads(data, cls, str(Path(path) / file))
+    return objects
+
+
+def _read_checked(file, info):
+    """The bytes of ``file``, after its size (before reading) and then its sha256 matched ``info``."""
+    try:
+        fh = open(file, "rb")
+    except FileNotFoundError:
+        raise ArtifactError(f"{file}: missing; the manifest lists it ({info['bytes']} bytes)") from None
+    except IsADirectoryError:
+        raise ArtifactError(f"{file}: a folder, expected the file the manifest lists") from None
+    with fh:  # one descriptor: the bytes checked are the bytes loaded
+        size = os.fstat(fh.fileno()).st_size
+        if size != info["bytes"]:
+            raise ArtifactError(f"{file}: {size} bytes where the manifest says {info['bytes']}: truncated or "
+                                "extended; the file changed since it was saved, refusing to read it")
+        data = fh.read(size + 1)
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) != size or digest != info["sha256"]:
+        why = "it changed while it was read" if len(data) != size else "same size, different content"
+        raise ArtifactError(f"{file}: sha256 {digest} does not match the manifest's {info['sha256']} ({why}); "
+                            "the file changed since it was saved, refusing to load it")
+    return data
+
+
 def _check_inflated_size(fh, file):
     """Refuse an archive whose members would unpack to more bytes than the archive holds,
     before any is unpacked: cvpipe stores its arrays uncompressed (``np.savez``), so only a
@@ -395,7 +468,7 @@ def read_model(path):
     if not manifest["steps"] or manifest["steps"][0].get("name") != ROOT \
             or manifest["steps"][0]["class"] != CLASS_NAMES[ImagePipeline]:
         raise ArtifactError(f"{source}: the first step must be {ROOT!r}, an ImagePipeline")
-    reader = Reader(manifest["steps"], _read_arrays(path, manifest), source)
+    reader = Reader(manifest["steps"], _read_arrays(path, manifest), source, _read_skops(path, manifest))
     pipeline = reader.build(ROOT)
     unused = set(reader.entries) - set(reader.built)
     if unused:
@@ -426,6 +499,9 @@ def save_extractor(extractor, path):
                             "image_shape_ and n_features_out_")
     writer = Writer()
     writer.add(extractor, "features")
+    if writer.files:
+        raise ArtifactError(f"cannot save {type(extractor).__name__} as an extractor: it holds a scikit-learn "
+                            "classifier, which only a model folder keeps")
     manifest = {"format": EXTRACTOR_FORMAT, "format_version": EXTRACTOR_FORMAT_VERSION,
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "cvpipe_version": package_version(),
@@ -512,3 +588,7 @@ def _set_top_level(pipeline, manifest, source):
     pipeline.input_shape_, pipeline.color_mode_ = tuple(size), mode
     pipeline.classes_, pipeline.class_names_ = classes, list(names)
     pipeline.metrics_ = manifest["metrics"]
+    provenance = manifest.get("provenance")  # absent from manifests saved before it was recorded
+    if provenance is not None and not isinstance(provenance, dict):
+        raise ArtifactError(f"{source}: provenance must be an object or null, got {str(provenance)[:80]}")
+    pipeline.provenance_ = provenance

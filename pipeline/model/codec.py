@@ -16,14 +16,22 @@ clone of one (a parameter ``features`` whose fitted copy is ``features_``);
 
 Only classes of :data:`ALLOWED_CLASSES` are written or rebuilt; decoding creates data
 only (numbers, strings, arrays, containers, allow-listed estimators), never callables.
+
+The scikit-learn classifiers of the registry (``codec="skops"`` in :mod:`pipeline.model.spec`)
+are the exception: their fitted state goes to a ``.skops`` file (:mod:`pipeline.model.sklearn_codec`),
+and their step has ``"skops": {"file", "sha256", "bytes", "skops_version"}`` instead of ``state``;
+``params`` still describe them, and must match the loaded object's.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 
+from pipeline.model import sklearn_codec
+from pipeline.model.errors import ArtifactError
 from pipeline.model.image_pipeline import ImagePipeline
 from pipeline.model.spec import model_classes
 
@@ -34,9 +42,9 @@ def class_name(cls):
     """The name a manifest gives ``cls``: its public module and its name
     (``features.hog.HOG``, ``sklearn.preprocessing.StandardScaler``)."""
     module = cls.__module__.split(".")
-    while module[-1].startswith("_"):  # sklearn.preprocessing._data -> sklearn.preprocessing
-        module.pop()
-    return ".".join(module) + "." + cls.__qualname__
+    public = next((i for i, part in enumerate(module) if part.startswith("_")), len(module))
+    # sklearn.preprocessing._data -> sklearn.preprocessing; sklearn.ensemble._forest -> sklearn.ensemble
+    return ".".join(module[:public]) + "." + cls.__qualname__
 
 
 #: The only classes a model may contain, by the name the manifest gives them: the
@@ -51,15 +59,12 @@ _TAGS = ("__array__", "__list__", "__tuple__", "__step__", "__clone_of__", "__sc
 _LONG_LIST = 16  # longer all-number lists in the fitted state are stored as arrays
 
 
-class ArtifactError(ValueError):
-    """A model folder that cannot be saved or loaded; the message names the file and why."""
-
-
 class Writer:
     """Turns an estimator tree into manifest steps (JSON) and named arrays."""
 
     def __init__(self, root_skip=()):
         self.steps, self.arrays = [], {}
+        self.files = {}  # file name -> bytes: the .skops files of scikit-learn classifiers
         self._root_skip = tuple(root_skip)  # root attributes kept elsewhere (the manifest's top level)
         self._paths = {}  # id(estimator) -> step path
         self._root_state = False  # encoding the root's fitted steps: they get top-level paths
@@ -73,6 +78,8 @@ class Writer:
         self._paths[id(est)] = path
         entry = {"name": path, "class": name, "params": {}, "state": {}, "arrays": []}
         self.steps.append(entry)
+        if type(est) in sklearn_codec.TRUSTED_TYPES:
+            return self._add_skops(est, path, entry)
         params = est.get_params(deep=False)
         skip = self._root_skip if path == ROOT else ()
         outer, self._root_state = self._root_state, path == ROOT
@@ -85,6 +92,17 @@ class Writer:
                 entry["params"][key] = {"__clone_of__": self._paths[id(fitted)]}  # param X, fitted X_
             else:
                 entry["params"][key] = self.encode(value, entry, key)
+        return path
+
+    def _add_skops(self, est, path, entry):
+        """A scikit-learn classifier: fitted state in ``<path>.skops``, parameters in the manifest."""
+        data = sklearn_codec.dumps(est, f"step {path!r}")
+        file = path.replace("/", ".") + sklearn_codec.SUFFIX
+        self.files[file] = data
+        entry["skops"] = {"file": file, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                          "skops_version": sklearn_codec.SKOPS_VERSION}
+        for key, value in est.get_params(deep=False).items():
+            entry["params"][key] = self.encode(value, entry, key)
         return path
 
     def _child_path(self, parent, label):
@@ -174,10 +192,12 @@ def _storable(array, where):
 
 
 class Reader:
-    """Rebuilds estimators from manifest steps and loaded arrays."""
+    """Rebuilds estimators from manifest steps and loaded arrays, and takes the steps saved
+    through skops from ``objects`` (step name -> estimator, loaded and checked by the caller)."""
 
-    def __init__(self, steps, arrays, source):
+    def __init__(self, steps, arrays, source, objects=None):
         self.entries, self.arrays, self.source = {}, arrays, source
+        self.objects = objects or {}
         for entry in steps:
             if entry["name"] in self.entries:
                 raise ArtifactError(f"{source}: two steps are named {entry['name']!r}")
@@ -195,18 +215,38 @@ class Reader:
         entry = self.entries[name]
         cls = ALLOWED_CLASSES[entry["class"]]
         where = f"{self.source}: step {name!r} ({entry['class']})"
+        skops_class = cls in sklearn_codec.TRUSTED_TYPES
+        if skops_class != ("skops" in entry):
+            raise ArtifactError(f"{where}: " + ("a scikit-learn classifier is read only from its .skops file; the "
+                                                "step has no 'skops' entry" if skops_class else
+                                                "only the scikit-learn classifiers are read from a .skops file"))
         try:
             params = {k: self.decode(v, entry) for k, v in entry["params"].items()}
-            est = cls(**params)
-            for attr, value in entry["state"].items():
-                _check_attribute(cls, attr, params, where)
-                setattr(est, attr, self.decode(value, entry))
+            if skops_class:
+                est = self._from_skops(entry, params, where)
+            else:
+                est = cls(**params)
+                for attr, value in entry["state"].items():
+                    _check_attribute(cls, attr, params, where)
+                    setattr(est, attr, self.decode(value, entry))
         except ArtifactError:
             raise
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError, OverflowError) as exc:
             raise ArtifactError(f"{where}: cannot rebuild it ({type(exc).__name__}: {exc})") from exc
         self._building.discard(name)
         self.built[name] = est
+        return est
+
+    def _from_skops(self, entry, params, where):
+        if entry["name"] not in self.objects:
+            raise ArtifactError(f"{where}: its .skops file was not loaded (no scikit-learn classifier belongs here)")
+        if entry["state"]:
+            raise ArtifactError(f"{where}: a step read from a .skops file has no 'state' in the manifest")
+        est = self.objects[entry["name"]]
+        actual = est.get_params(deep=False)
+        differ = sorted(set(params) ^ set(actual)) or [k for k in params if not _same(params[k], actual[k])]
+        if differ:
+            raise ArtifactError(f"{where}: parameters {differ} in the manifest disagree with its .skops file")
         return est
 
     def decode(self, value, entry):
@@ -254,6 +294,22 @@ class Reader:
         return self.arrays[f"{entry['name']}/{name}"]
 
 
+def _same(a, b):
+    """Whether two parameter values are equal: arrays by content, NaN equal to NaN, containers item by item."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape and a.dtype == b.dtype
+                and np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if isinstance(a, np.random.RandomState):
+        return isinstance(b, np.random.RandomState) and _same(a.get_state(legacy=True), b.get_state(legacy=True))
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
+
+
 def _numeric_dtype(name):
     dtype = np.dtype(name) if isinstance(name, str) else None
     if dtype is None or dtype.kind not in _SCALAR_KINDS:
@@ -270,27 +326,30 @@ def _check_attribute(cls, attr, params, where):
         raise ArtifactError(f"{where}: {attr!r} is not a fitted attribute that may be set")
 
 
-#: What :func:`plain_value` gives for a value with no plain form (an array, another step).
+#: What :func:`plain_value` gives for a value with no plain form (an array, a random state).
 OMITTED = object()
 
 
 def plain_value(value):
-    """A manifest value as plain JSON for people: tuples as lists, NumPy scalars and
-    dtypes as numbers and names, non-finite floats as their names; arrays, random states
-    and references to other steps are :data:`OMITTED` (the caller leaves them out)."""
+    """A manifest value as plain JSON for people, at any depth: tuples as lists, NumPy
+    scalars and dtypes as numbers and names, non-finite floats as their names, a reference
+    to another step as that step's name; arrays and random states are :data:`OMITTED`
+    (left out of the lists and dicts that hold them; the caller leaves out a top-level one)."""
     if isinstance(value, list):
-        return [plain_value(v) for v in value]
+        return [v for v in map(plain_value, value) if v is not OMITTED]
     if not isinstance(value, dict):
         return value
     tags = [k for k in value if k.startswith("__")]
     if not tags:
-        return {k: plain_value(v) for k, v in value.items()}
+        return {k: v for k, v in ((k, plain_value(v)) for k, v in value.items()) if v is not OMITTED}
     tag, arg = tags[0], value[tags[0]]
     if tag == "__tuple__":
-        return [plain_value(v) for v in arg]
+        return plain_value(arg)
     if tag == "__scalar__":
         return plain_value(arg[1])
     if tag in ("__float__", "__dtype__", "__type__"):
+        return arg
+    if tag in ("__step__", "__clone_of__") and isinstance(arg, str):
         return arg
     return OMITTED
 

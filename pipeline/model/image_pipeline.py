@@ -12,6 +12,7 @@ Classifiers can be named by a short spec, as extractors are (:mod:`pipeline.mode
 """
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,7 +24,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from features import FeatureStack, check_images
+from features import FeatureStack, RawPixels, check_images
 from pipeline.model.spec import build_classifier, build_extractor
 
 
@@ -46,6 +47,18 @@ def _build_classifier(classifier):
     if not (hasattr(classifier, "fit") and hasattr(classifier, "predict")):
         raise TypeError(f"classifier must be a classifier spec or a classifier, got {classifier!r}")
     return clone(classifier)
+
+
+def image_shape_hint(features, classifier, shape):
+    """``{"image_shape": (height, width)}`` for a classifier whose ``fit`` can read its features
+    as images (:class:`classifiers.ConvNet`) when the features are the pixels as they are
+    (:class:`features.RawPixels` without resizing); else ``{}``. The keyword arguments of
+    ``classifier.fit`` wherever a pipeline's classifier is fitted on its features
+    (here and :func:`pipeline.model.fitting.fit_on_features`)."""
+    if (type(features) is RawPixels and features.size is None
+            and "image_shape" in inspect.signature(classifier.fit).parameters):
+        return {"image_shape": tuple(int(s) for s in shape)}
+    return {}
 
 
 def _build_scaler(scaler):
@@ -144,6 +157,9 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
     metrics_ : dict
         Empty after ``fit``; callers store evaluation results here (``{"test_accuracy":
         0.91}``) and ``save`` writes them to the manifest.
+    provenance_ : dict or None
+        None after ``fit``; ``cvpipe train`` records how the model was made here (dataset,
+        config, command line: :mod:`pipeline.model.provenance`) and ``save`` writes it.
 
     Notes
     -----
@@ -204,7 +220,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         Z = features.fit_transform(images, y)
         if scaler is not None:
             Z = scaler.fit_transform(Z)
-        classifier.fit(Z, y)
+        classifier.fit(Z, y, **image_shape_hint(features, classifier, images.shape[1:3]))
         names = self.class_names if class_names is None else class_names
         return self._set_fitted(features, scaler, classifier, images.shape[1:3], "L" if images.ndim == 3 else "RGB",
                                 names, int(Z.shape[1]))
@@ -256,6 +272,7 @@ class ImagePipeline(ClassifierMixin, BaseEstimator):
         self.color_mode_ = color_mode
         self.n_features_ = n_features
         self.metrics_ = {}
+        self.provenance_ = None  # a refit is a new model: what made the old one no longer holds
         return self
 
     # --------------------------------------------------------------- inference

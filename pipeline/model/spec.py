@@ -8,6 +8,7 @@ A spec is a string::
 
     hog:pixels_per_cell=7x7,orientations=12,color_hist:bins=16      (features: one or more)
     knn:n_neighbors=5,metric=l1     softmax     net:hidden_sizes=256x128   (a classifier: one)
+    logistic_regression:C=0.5     random_forest:n_estimators=200     (scikit-learn's, by their names)
 
 Items are separated by commas; ``name:key=value`` starts a step, further ``key=value``
 items belong to the step before. Values are numbers, ``true``/``false``, strings or
@@ -25,9 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC, LinearSVC
 
-from classifiers import KNearestNeighbor, LinearSVM, Softmax, TwoLayerNet
+from classifiers import ConvNet, KNearestNeighbor, LinearSVM, Softmax, TwoLayerNet
 from features import HOG, BagOfVisualWords, ColorHistogram, FeatureStack, RawPixels
 
 KINDS = ("features", "classifier")
@@ -35,15 +41,21 @@ KINDS = ("features", "classifier")
 
 @dataclass(frozen=True)
 class Entry:
-    """One nameable class: its spec name, other names it answers to, and its kind."""
+    """One nameable class: its spec name, other names it answers to, its kind, and how
+    a saved model stores it: ``"cvpipe"`` (the JSON + ``arrays.npz`` codec,
+    :mod:`pipeline.model.codec`) or ``"skops"`` (a ``.skops`` file read with an explicit
+    trusted-type list, :mod:`pipeline.model.sklearn_codec`)."""
 
     name: str
     cls: type
     kind: str
     aliases: tuple = ()
+    codec: str = "cvpipe"
 
 
-#: Every class a spec can name, in the order the command line lists them.
+#: Every class a spec can name, in the order the command line lists them. The
+#: scikit-learn classifiers are saved through skops; their names are the class names in
+#: snake case (``knn``, ``svm`` and ``mlp`` already name cvpipe's own).
 REGISTRY = (
     Entry("raw", RawPixels, "features", ("raw_pixels",)),
     Entry("color_hist", ColorHistogram, "features", ("color", "color_histogram")),
@@ -53,6 +65,16 @@ REGISTRY = (
     Entry("svm", LinearSVM, "classifier", ("linear_svm",)),
     Entry("softmax", Softmax, "classifier"),
     Entry("net", TwoLayerNet, "classifier", ("mlp", "two_layer_net")),
+    Entry("convnet", ConvNet, "classifier", ("cnn", "conv_net")),
+    Entry("logistic_regression", LogisticRegression, "classifier", ("logreg",), codec="skops"),
+    Entry("sgd_classifier", SGDClassifier, "classifier", ("sgd",), codec="skops"),
+    Entry("linear_svc", LinearSVC, "classifier", codec="skops"),
+    Entry("svc", SVC, "classifier", codec="skops"),
+    Entry("kneighbors_classifier", KNeighborsClassifier, "classifier", codec="skops"),
+    Entry("mlp_classifier", MLPClassifier, "classifier", codec="skops"),
+    Entry("random_forest_classifier", RandomForestClassifier, "classifier", ("random_forest", "rf"), codec="skops"),
+    Entry("hist_gradient_boosting_classifier", HistGradientBoostingClassifier, "classifier", ("hgb",),
+          codec="skops"),
 )
 _NOUN = {"features": "extractor", "classifier": "classifier"}
 
@@ -71,6 +93,11 @@ def model_classes():
     """Every class a fitted pipeline may hold besides ``ImagePipeline`` itself: the
     registered ones, ``FeatureStack`` (several extractors) and ``StandardScaler``."""
     return (*(e.cls for e in REGISTRY), FeatureStack, StandardScaler)
+
+
+def skops_classes():
+    """The registered classes a saved model stores through skops (``codec="skops"``)."""
+    return tuple(e.cls for e in REGISTRY if e.codec == "skops")
 
 
 class SpecError(ValueError):
@@ -179,6 +206,9 @@ def _parse_document(doc, source):
     if isinstance(doc, dict):
         steps = list(doc.items())
     elif isinstance(doc, list) and all(isinstance(d, dict) and "name" in d for d in doc):
+        extra = sorted({str(k) for d in doc for k in d} - {"name", "params"})
+        if extra:  # a misspelt "params" would otherwise drop the parameters unseen
+            raise SpecError(f"{source}: unknown key(s) {extra} in a step; expected name and params")
         steps = [(d["name"], d.get("params")) for d in doc]
     else:
         raise SpecError(f"{source}: expected a list of {{name, params}} or a mapping name -> params, "
@@ -247,7 +277,9 @@ def describe_extractor(extractor):
 
 
 def build_classifier(spec):
-    """A new, unfitted classifier from a spec such as ``"knn:n_neighbors=5,metric=l1"``.
+    """A new, unfitted classifier from a spec such as ``"knn:n_neighbors=5,metric=l1"``,
+    or from a mapping in the feature files' grammar: ``{"name": "knn", "params": {...}}``
+    or ``{"knn": {...}}`` (as a training config's YAML gives it).
 
     Raises
     ------
@@ -255,7 +287,11 @@ def build_classifier(spec):
         An unknown name or parameter, an item that is not ``key=value``, or more than
         one classifier.
     """
-    steps = parse_spec(spec, "classifier")
+    if isinstance(spec, dict):
+        steps = _parse_document([spec] if "name" in spec else spec, "classifier spec")
+        steps = [(str(name).strip().lower(), dict(params)) for name, params in steps]
+    else:
+        steps = parse_spec(spec, "classifier")
     if len(steps) != 1:
         raise SpecError(f"expected one classifier in {spec!r}, got {len(steps)}: {[n for n, _ in steps]}")
     return build(*steps[0], "classifier")

@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 from sklearn.base import clone
-from sklearn.neighbors import KNeighborsClassifier
+from sklearn.naive_bayes import GaussianNB
 
 from classifiers.knn import KNearestNeighbor
 from classifiers.linear import LinearSVM, Softmax
@@ -183,7 +183,7 @@ def test_truncated_arrays_are_refused(model):
 
 @pytest.mark.parametrize("step, cls", [("classifier", "os.system"), ("features/color", "subprocess.Popen"),
                                        ("pipeline", "builtins.eval"),
-                                       ("scaler", "sklearn.neighbors.KNeighborsClassifier")])
+                                       ("scaler", "sklearn.tree.ExtraTreeClassifier")])
 def test_class_outside_the_allow_list_is_refused(model, step, cls):
     _, path = model
     _rewrite_manifest(path, lambda m: _step(m, step).update({"class": cls}))
@@ -396,8 +396,8 @@ def test_save_refuses_what_it_cannot_store_safely(tmp_path, color_data):
     images, y = color_data
     with pytest.raises(ArtifactError, match="not fitted"):
         save(ImagePipeline("raw", "knn"), tmp_path / "m")
-    foreign = ImagePipeline("raw:size=4", KNeighborsClassifier(n_neighbors=1)).fit(images, y)
-    with pytest.raises(ArtifactError, match=r"sklearn\.neighbors.*KNeighborsClassifier is not in the allow-list"):
+    foreign = ImagePipeline("raw:size=4", GaussianNB()).fit(images, y)
+    with pytest.raises(ArtifactError, match=r"sklearn\.naive_bayes.*GaussianNB is not in the allow-list"):
         save(foreign, tmp_path / "m")
     odd = ImagePipeline("raw:size=4", "knn").fit(images, y)
     odd.metrics_["callback"] = print
