@@ -3,7 +3,8 @@
 Every function takes data and an output path, writes one PNG of a fixed size
 (``figsize * DPI`` pixels, said in each docstring) and returns the path as a
 :class:`pathlib.Path`. Figures are drawn on matplotlib's Agg canvas directly, without
-``pyplot``: no display is needed and no global backend is switched.
+``pyplot``: no display is needed and no global backend is switched. Names (classes,
+files) are drawn literally: a ``$`` in one does not start matplotlib's mathtext.
 """
 from __future__ import annotations
 
@@ -20,6 +21,14 @@ logger = logging.getLogger(__name__)
 
 DPI = 100
 _COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red")
+_MAD_TO_STD = 1.4826  # the MAD of a normal distribution times this is its standard deviation
+_FENCE_MADS = 3.0  # class templates: weights beyond median +- this many scaled MADs are clipped
+
+
+def _plain_text(text):
+    """``text`` as matplotlib draws it literally: a pair of ``$`` would start mathtext
+    (and a class name or file name like ``a$b$c`` would fail to draw)."""
+    return str(text).replace("$", r"\$")
 
 
 def _figure(width, height):
@@ -201,7 +210,7 @@ def plot_confusion_matrix(confusion, class_names, path, normalize=True):
     -------
     Path
     """
-    names = [str(c) for c in class_names]
+    names = [_plain_text(c) for c in class_names]
     cm = np.asarray(confusion)
     if cm.shape != (len(names), len(names)) or cm.dtype.kind not in "iu" or not cm.sum() or cm.min() < 0:
         raise ValueError(f"confusion must be a ({len(names)}, {len(names)}) matrix of counts, one row and "
@@ -229,6 +238,18 @@ def plot_confusion_matrix(confusion, class_names, path, normalize=True):
     return _save(fig, path)
 
 
+def _robust_limits(W, axis):
+    """``(lo, hi)`` along ``axis`` of ``W``: the 0.5/99.5 percentiles narrowed to the median
+    plus or minus :data:`_FENCE_MADS` scaled MADs; where that range is empty (more than
+    half of the values equal), the percentiles, then the min and max."""
+    q_lo, q_hi = np.percentile(W, [0.5, 99.5], axis=axis)
+    median = np.median(W, axis=axis)
+    mad = _MAD_TO_STD * np.median(np.abs(W - median), axis=axis)
+    lo, hi = np.maximum(q_lo, median - _FENCE_MADS * mad), np.minimum(q_hi, median + _FENCE_MADS * mad)
+    lo, hi = np.where(hi > lo, lo, q_lo), np.where(hi > lo, hi, q_hi)
+    return np.where(hi > lo, lo, W.min(axis=axis)), np.where(hi > lo, hi, W.max(axis=axis))
+
+
 def plot_class_templates(W, image_shape, class_names, path, scale="per_class"):
     """The weights of a linear classifier on raw pixels, one image per class (cs231n).
 
@@ -245,12 +266,22 @@ def plot_class_templates(W, image_shape, class_names, path, scale="per_class"):
     class_names : sequence of str, length n_classes
     path : str or Path
     scale : {"per_class", "global"}, default="per_class"
-        Stretch each class's weights to 0..255 on its own, or all by one min/max
-        (the cs231n notebooks' choice, which shows which class weighs pixels most).
+        Stretch each class's weights to 0..255 on its own, or all by one range (the
+        cs231n notebooks' choice, which shows which class weighs pixels most).
 
     Returns
     -------
     Path
+
+    Notes
+    -----
+    The weights are clipped to a robust range before the cs231n rescaling
+    ``(w - lo) / (hi - lo)``: the 0.5 and 99.5 percentiles, narrowed to the median
+    plus or minus 3 scaled MADs (the MAD, unlike a percentile, ignores a cluster of
+    outliers as large as half of the pixels). Without it a few pixels that hardly vary
+    in the training set (a digit's corners: their ``scale_`` is tiny, so ``W / scale_``
+    is huge) take the whole gray range and every other pixel is one flat gray.
+    Clipped pixels are drawn black or white.
     """
     W = np.asarray(W, dtype=np.float64)
     shape = tuple(int(s) for s in image_shape)
@@ -263,9 +294,8 @@ def plot_class_templates(W, image_shape, class_names, path, scale="per_class"):
                          " (strip a bias row first)")
     if scale not in ("per_class", "global"):
         raise ValueError(f"scale must be 'per_class' or 'global', got {scale!r}")
-    axis = 0 if scale == "per_class" else None
-    lo, hi = W.min(axis=axis), W.max(axis=axis)
-    img = 255.0 * (W - lo) / np.where(hi > lo, hi - lo, 1.0)
+    lo, hi = _robust_limits(W, axis=0 if scale == "per_class" else None)
+    img = 255.0 * (np.clip(W, lo, hi) - lo) / np.where(hi > lo, hi - lo, 1.0)
     cols = min(5, len(names))
     rows = math.ceil(len(names) / cols)
     fig = _figure(2 * cols, 2.3 * rows)
@@ -275,9 +305,11 @@ def plot_class_templates(W, image_shape, class_names, path, scale="per_class"):
         gray = tile.ndim == 2 or tile.shape[2] == 1
         ax.imshow(tile.squeeze(-1) if tile.ndim == 3 and gray else tile, cmap="gray" if gray else None,
                   vmin=0, vmax=255, interpolation="nearest")
-        ax.set_title(name, fontsize=10)
+        ax.set_title(_plain_text(name), fontsize=10)
         ax.set_axis_off()
-    fig.suptitle(f"Linear classifier weights per class ({scale.replace('_', ' ')} scaling)")
+    sep = " " if cols >= 4 else "\n"  # the title in one line where the figure is wide enough
+    fig.suptitle(f"Linear classifier weights per class{sep}({scale.replace('_', ' ')} scaling, "
+                 "clipped to a robust range)")
     return _save(fig, path)
 
 
@@ -337,4 +369,173 @@ def plot_hog(image, path, orientations=9, pixels_per_cell=(8, 8), cells_per_bloc
                  f"{block[0]}x{block[1]}-cell blocks")
     for ax in (left, right):
         ax.set_axis_off()
+    return _save(fig, path)
+
+
+def _caption_name(name, width=20, keep_end=False):
+    """``name`` in at most ``width`` characters: its start (or its end) and an ellipsis."""
+    name = str(name)
+    if len(name) > width:
+        name = "…" + name[1 - width:] if keep_end else name[:width - 1] + "…"
+    return _plain_text(name)
+
+
+def _score_text(score, kind):
+    """A score in a few characters; a probability within 0.001 of 1 as ``1 - 2.3e-05``
+    (the most confident mistakes would all read 1.000)."""
+    if kind == "probability" and 0.999 < score < 1.0:
+        return f"1 - {1.0 - score:.1e}"
+    return f"{score:.3f}"
+
+
+def plot_misclassified(images, true_names, predicted_names, scores, path, score_kind="probability", ids=None,
+                       n_errors=None):
+    """A gallery of misclassified images, each captioned with its true and predicted class
+    and the model's score for the predicted class, in the order given (the caller puts
+    the most confident mistakes first).
+
+    PNG of ``160 * columns`` x ``210 * rows + 40`` pixels, at most 6 columns.
+
+    Parameters
+    ----------
+    images : array-like of uint8, shape (n_images, height, width[, 1 or 3])
+    true_names, predicted_names : sequence of str, length n_images
+    scores : array-like of shape (n_images,)
+        The predicted class's probability (or decision score, with ``score_kind="decision"``).
+    path : str or Path
+    score_kind : {"probability", "decision"}, default="probability"
+    ids : sequence of str, optional
+        One line each under the scores (e.g. the image's row or file), shortened to fit
+        (their end kept).
+    n_errors : int, optional
+        How many images were misclassified in all, said in the title.
+
+    Returns
+    -------
+    Path
+    """
+    images = np.asarray(images)
+    n = len(images)
+    if images.dtype != np.uint8 or images.ndim not in (3, 4) or n == 0 \
+            or (images.ndim == 4 and images.shape[3] not in (1, 3)):
+        raise ValueError(f"images must be uint8 of shape (n_images >= 1, height, width[, 1 or 3]), "
+                         f"got {images.dtype} {images.shape}")
+    scores = np.asarray(scores, dtype=np.float64)
+    columns = {"true_names": len(true_names), "predicted_names": len(predicted_names), "scores": len(scores),
+               **({"ids": len(ids)} if ids is not None else {})}
+    if scores.ndim != 1 or set(columns.values()) != {n}:
+        raise ValueError(f"expected one true name, predicted name, score (and id) per image ({n} images), got "
+                         + ", ".join(f"{k}: {v}" for k, v in columns.items()))
+    if score_kind not in ("probability", "decision"):
+        raise ValueError(f"score_kind must be 'probability' or 'decision', got {score_kind!r}")
+    cols = min(6, n)
+    rows = math.ceil(n / cols)
+    fig = _figure(1.6 * cols, 2.1 * rows + 0.4)
+    word = "p" if score_kind == "probability" else "score"
+    for i in range(n):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        image = images[i].squeeze(-1) if images.ndim == 4 and images.shape[3] == 1 else images[i]
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+        lines = [f"true: {_caption_name(true_names[i])}", f"pred: {_caption_name(predicted_names[i])}",
+                 f"{word} = {_score_text(scores[i], score_kind)}"]
+        if ids is not None:
+            lines.append(_caption_name(ids[i], 24, keep_end=True))  # a path's end: its file name
+        ax.set_title("\n".join(lines), fontsize=8, color="black")
+        ax.set_axis_off()
+    of = f" of {n_errors}" if n_errors is not None else ""
+    fig.suptitle(f"The {n} most confidently misclassified images{of} (score of the predicted class)")
+    return _save(fig, path)
+
+
+def _check_calibration_input(confidence, correct, n_bins):
+    conf = _series(confidence, "confidence")
+    hits = np.asarray(correct)
+    if hits.shape != conf.shape or not np.isin(hits, (0, 1)).all():
+        raise ValueError(f"correct must hold one 0/1 (or bool) per confidence ({conf.shape}), "
+                         f"got {hits.dtype} {hits.shape}")
+    if not (np.isfinite(conf).all() and conf.min() >= 0 and conf.max() <= 1):
+        raise ValueError(f"confidence must be probabilities in [0, 1], got values in [{np.nanmin(conf):g}, "
+                         f"{np.nanmax(conf):g}]" + (" and NaN" if np.isnan(conf).any() else ""))
+    if not isinstance(n_bins, (int, np.integer)) or isinstance(n_bins, bool) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    return conf, hits.astype(np.int64)
+
+
+def _bin_ids(conf, n_bins):
+    """Equal-width bins of [0, 1], as ``sklearn.calibration.calibration_curve(strategy="uniform")``."""
+    return np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1)[1:-1], conf)
+
+
+def expected_calibration_error(confidence, correct, n_bins=10):
+    """The expected calibration error: the mean, weighted by the share of samples in each
+    of ``n_bins`` equal-width bins of confidence (binned as ``calibration_curve`` bins
+    them), of ``|accuracy - mean confidence|``.
+
+    Parameters
+    ----------
+    confidence : array-like of shape (n_samples,)
+        The probability the model gives its predicted (top) class, in [0, 1].
+    correct : array-like of bool or 0/1, shape (n_samples,)
+        Whether that prediction was right.
+    n_bins : int, default=10
+
+    Returns
+    -------
+    float
+    """
+    conf, hits = _check_calibration_input(confidence, correct, n_bins)
+    ids = _bin_ids(conf, n_bins)
+    gap = np.abs(np.bincount(ids, hits, n_bins) - np.bincount(ids, conf, n_bins))  # per bin: n * |acc - conf|
+    return float(gap.sum() / len(conf))
+
+
+def plot_reliability(confidence, correct, path, n_bins=10):
+    """Reliability (calibration) diagram of the top-class confidence, over its histogram.
+
+    Above: the accuracy of the predictions in each equal-width confidence bin against
+    their mean confidence (``sklearn.calibration.calibration_curve``; empty bins left
+    out) beside the diagonal of a perfectly calibrated model, the gaps in red. Below:
+    how many predictions fall in each bin. The title gives the expected calibration
+    error (:func:`expected_calibration_error`). PNG of 800 x 700 pixels.
+
+    Parameters
+    ----------
+    confidence : array-like of shape (n_samples,)
+        The probability of the predicted class, in [0, 1].
+    correct : array-like of bool or 0/1, shape (n_samples,)
+    path : str or Path
+    n_bins : int, default=10
+
+    Returns
+    -------
+    Path
+    """
+    from sklearn.calibration import calibration_curve
+
+    conf, hits = _check_calibration_input(confidence, correct, n_bins)
+    ece = expected_calibration_error(conf, hits, n_bins)
+    accuracy, mean_conf = calibration_curve(hits, conf, n_bins=n_bins, strategy="uniform", pos_label=1)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    fig = _figure(8, 7)
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(2.2, 1))
+    top.plot([0, 1], [0, 1], ls="--", color="0.5", label="perfectly calibrated")
+    for m, a in zip(mean_conf, accuracy):
+        top.plot([m, m], [m, a], color="tab:red", alpha=0.5, lw=3)
+    top.plot(mean_conf, accuracy, marker="o", color="tab:blue",
+             label=f"model: accuracy {hits.mean():.3f}, mean confidence {conf.mean():.3f}")
+    top.plot([], [], color="tab:red", alpha=0.5, lw=3, label=f"gap (ECE = {ece:.3f})")
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1.02)
+    top.set_ylabel("accuracy in the bin")
+    top.grid(alpha=0.3)
+    top.legend(loc="best", fontsize=9)
+    bottom.hist(conf, bins=edges, color="tab:blue", alpha=0.7, edgecolor="white")
+    bottom.axvline(conf.mean(), color="tab:orange", lw=2, label=f"mean confidence {conf.mean():.3f}")
+    bottom.axvline(hits.mean(), color="tab:green", lw=2, ls=":", label=f"accuracy {hits.mean():.3f}")
+    bottom.set_xlabel("confidence (probability of the predicted class)")
+    bottom.set_ylabel("predictions")
+    bottom.legend(loc="best", fontsize=9)
+    bottom.grid(alpha=0.3)
+    top.set_title(f"Reliability diagram: expected calibration error {ece:.3f} "
+                  f"({len(conf)} predictions, {n_bins} bins)")
     return _save(fig, path)

@@ -65,6 +65,11 @@ class ExtractionError(RuntimeError):
     """A job that could not finish; the message lists what failed and how to go on."""
 
 
+class OutputFolderError(ExtractionError, ValueError):
+    """An ``--out`` that holds something other than this job (a file, other files, another
+    job, a damaged job file): refused before any work, a usage mistake rather than a failed job."""
+
+
 def _learns(extractor):
     """Whether ``fit`` learns from images (every extractor, FeatureStack too, says so itself)."""
     return bool(getattr(extractor, "learns_from_data", False))
@@ -156,22 +161,22 @@ def _check_out_dir(out, key, overwrite):
     identical job (else None) and whether a different job there is to be replaced (once
     this one's extractor is fitted: a job that fails before that leaves the old one whole)."""
     if out.exists() and not out.is_folder():
-        raise ExtractionError(f"--out {out} exists and is not a folder")
+        raise OutputFolderError(f"--out {out} exists and is not a folder")
     manifest, job = _job_file(out, "manifest.json"), _job_file(out, "job.json")
     damaged = [f["unreadable"] for f in (manifest, job) if f and "unreadable" in f]
     if damaged:
         if not overwrite:
-            raise ExtractionError(f"{damaged[0]}: the job there cannot be checked; pass --overwrite to replace "
+            raise OutputFolderError(f"{damaged[0]}: the job there cannot be checked; pass --overwrite to replace "
                                   "it, or choose another --out")
         return None, True
     previous = (manifest or {}).get("job_key") or (job or {}).get("job_key")
     if previous is None and any(name not in _OUTPUTS + ("chunks",) for name in out.names()
                                 if not _LEFTOVER.match(name)):
-        raise ExtractionError(f"{out} is a folder that holds other files, not an extraction job's; choose an "
+        raise OutputFolderError(f"{out} is a folder that holds other files, not an extraction job's; choose an "
                               "empty or new folder for --out")
     if previous is not None and previous != key:
         if not overwrite:
-            raise ExtractionError(
+            raise OutputFolderError(
                 f"{out} holds a different extraction job (key {previous[:12]}, this one "
                 f"{key[:12]}); choose another --out or pass --overwrite to replace it"
             )

@@ -24,12 +24,14 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils.multiclass import check_classification_targets
+from tqdm.auto import tqdm
 
 from classifiers.knn import WEIGHTS, vote
 from compute.backend import resolve_device
 from compute.distances import METRICS, nearest_neighbors
 from pipeline._io import format_json, write_json
 from pipeline.data import Dataset, load_dataset
+from pipeline.model.fitting import extract_features
 from pipeline.model.spec import build_extractor, describe_extractor
 
 logger = logging.getLogger(__name__)
@@ -216,7 +218,7 @@ def _prefix_accuracies(neighbor_labels, neighbor_dist, y_true, ks, n_classes, we
 
 
 def cross_validate_knn(X, y, ks=DEFAULT_KS, metrics=("l1", "l2"), weights="uniform", n_folds=5, seed=0,
-                       device="auto", *, dtype=np.float32, memory_budget=None):
+                       device="auto", *, dtype=np.float32, memory_budget=None, progress=False):
     """Cross-validate kNN over every (metric, k) with one neighbour search per (fold, metric).
 
     Parameters
@@ -237,6 +239,8 @@ def cross_validate_knn(X, y, ks=DEFAULT_KS, metrics=("l1", "l2"), weights="unifo
     memory_budget : int, optional
         Bytes one distance tile may use (by default the device's, see
         :func:`compute.distances.default_memory_budget`).
+    progress : bool, default=False
+        A progress bar of the (fold, metric) searches, on a terminal only.
 
     Returns
     -------
@@ -254,6 +258,8 @@ def cross_validate_knn(X, y, ks=DEFAULT_KS, metrics=("l1", "l2"), weights="unifo
     k_max = max(ks)
     fold_scores = {m: np.empty((len(ks), n_folds)) for m in metrics}
     neighbors_s, scoring_s = dict.fromkeys(metrics, 0.0), 0.0
+    bar = tqdm(total=n_folds * len(metrics), desc="folds", unit="search", disable=None if progress else True,
+               leave=False)
     for f, (train, test) in enumerate(folds):
         X_train, X_test, y_train = X[train], X[test], y_enc[train]
         for m in metrics:
@@ -264,7 +270,9 @@ def cross_validate_knn(X, y, ks=DEFAULT_KS, metrics=("l1", "l2"), weights="unifo
             fold_scores[m][:, f] = _prefix_accuracies(y_train[idx], dist, y_enc[test], ks, n_classes, weights)
             neighbors_s[m] += t1 - t0
             scoring_s += time.perf_counter() - t1
+            bar.update()
         logger.info("fold %d/%d done (%d train, %d validation)", f + 1, n_folds, len(train), len(test))
+    bar.close()
     timings = {"neighbors_s": neighbors_s, "scoring_s": scoring_s, "total_s": time.perf_counter() - t_start}
     result = KnnCVResult(ks=ks, metrics=metrics, fold_scores=fold_scores, weights=weights, n_folds=int(n_folds),
                          seed=int(seed), n_samples=len(X), n_features=X.shape[1], n_classes=n_classes,
@@ -304,7 +312,7 @@ def stratified_subset(labels, n, seed=0):
 
 def cv_knn_on_dataset(dataset, features_spec, limit=None, *, split="train", ks=DEFAULT_KS,
                       metrics=("l1", "l2"), weights="uniform", n_folds=5, seed=0, device="auto",
-                      dtype=np.float32):
+                      dtype=np.float32, progress=False):
     """Extract features from a dataset and cross-validate kNN on them (``cvpipe cv knn``).
 
     The extractor is fitted on all the (limited) images before the folds are drawn;
@@ -320,8 +328,8 @@ def cv_knn_on_dataset(dataset, features_spec, limit=None, *, split="train", ks=D
         Use a stratified subset of this many images (:func:`stratified_subset` with ``seed``).
     split : {"train", "test"}
         Used only when ``dataset`` is a name or path.
-    ks, metrics, weights, n_folds, seed, device, dtype
-        As in :func:`cross_validate_knn`.
+    ks, metrics, weights, n_folds, seed, device, dtype, progress
+        As in :func:`cross_validate_knn`; ``progress`` also shows the features' extraction.
 
     Returns
     -------
@@ -336,10 +344,11 @@ def cv_knn_on_dataset(dataset, features_spec, limit=None, *, split="train", ks=D
         dataset = dataset.subset(stratified_subset(dataset.labels, limit, seed))
     extractor = build_extractor(features_spec)
     t0 = time.perf_counter()
-    X = extractor.fit_transform(dataset.images)
+    X = extract_features(extractor, dataset.images, progress=progress)  # extractor.fit_transform, in chunks
     features_s = time.perf_counter() - t0
     logger.info("features: %d images -> %s in %.2f s", len(dataset), X.shape, features_s)
-    result = cross_validate_knn(X, dataset.labels, ks, metrics, weights, n_folds, seed, device, dtype=dtype)
+    result = cross_validate_knn(X, dataset.labels, ks, metrics, weights, n_folds, seed, device, dtype=dtype,
+                                progress=progress)
     result.timings["features_s"] = features_s
     result.timings["total_s"] += features_s
     result.info.update(dataset=dataset.name or dataset.source, split=dataset.split, source=dataset.source,

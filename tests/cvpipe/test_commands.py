@@ -1,4 +1,6 @@
 """train -> evaluate -> predict -> report through the command line, on scikit-learn's digits."""
+import csv
+import io
 import json
 
 import pytest
@@ -29,14 +31,16 @@ def test_train_evaluate_predict_report(tmp_path, capsys, digits_test):
     (tmp_path / "broken.png").write_bytes(b"not an image")
     status, pred, err = _run(capsys, "predict", str(model), str(tmp_path / "digit.png"),
                              str(tmp_path / "broken.png"), "--top-k", "3")
-    assert status == 2 and "could not be read" in err  # the bad file is reported, the good one answered
-    good, bad = pred["predictions"]
-    assert len(good["top_k"]) == 3 and good["score_kind"] == "probability"
-    assert good["label"] == good["top_k"][0]["label"] and "which it does not recognize" in bad["error"]
+    assert status == 1 and "1 of 2 images could not be predicted" in err  # the bad file is a row, the good answered
+    good, bad = csv.DictReader(io.StringIO(pred))  # CSV on standard output
+    assert good["label_3"] and "label_4" not in good and good["score_kind"] == "probability"
+    assert float(good["score"]) >= float(good["score_2"]) and "which it does not recognize" in bad["error"]
 
     status, rep, _ = _run(capsys, "report", str(model), "--dataset", "digits")
     names = sorted(p.rsplit("/", 1)[1] for p in rep["plots"])
-    assert status == 0 and names == ["class_templates.png", "confusion_matrix.png", "loss_history.png"]
+    assert status == 0 and names == ["class_templates.png", "confusion_matrix.png", "loss_history.png",
+                                     "misclassified.png", "reliability.png"]
+    assert rep["accuracy"] == pytest.approx(ev["accuracy"]) and rep["index"].endswith("report/index.html")
     for path in rep["plots"]:
         with Image.open(path) as im:
             assert im.format == "PNG" and im.size[0] > 300
@@ -58,7 +62,8 @@ def test_linear_svm_predictions_are_decision_scores(tmp_path, capsys, digits_tes
          str(tmp_path / "svm"))
     Image.fromarray(digits_test.images[1]).save(tmp_path / "d.png")
     status, pred, _ = _run(capsys, "predict", str(tmp_path / "svm"), str(tmp_path / "d.png"))
-    assert status == 0 and pred["predictions"][0]["score_kind"] == "decision"
+    (row,) = csv.DictReader(io.StringIO(pred))  # CSV on standard output
+    assert status == 0 and row["score_kind"] == "decision"
 
 
 def test_cv_knn_writes_json_and_plot(tmp_path, capsys):

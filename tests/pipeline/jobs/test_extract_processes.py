@@ -55,7 +55,8 @@ def test_a_killed_job_leaves_no_worker_and_resumes_to_the_same_bytes(npz_dataset
     proc = subprocess.Popen(_extract_command(npz_dataset, cut, engine))
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(list((cut / "chunks").glob("*.npy"))) >= 4 if (cut / "chunks").is_dir() else False:
+        # a chunk is finished once its record is written, after its array: count the records
+        if len(list((cut / "chunks").glob("[0-9]*.json"))) >= 4 if (cut / "chunks").is_dir() else False:
             break
         time.sleep(0.01)
     workers = psutil.Process(proc.pid).children(recursive=True)

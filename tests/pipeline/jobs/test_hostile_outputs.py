@@ -139,7 +139,7 @@ def test_odd_file_url_paths_give_the_local_bytes(toy, tmp_path, sub):
 
 @pytest.mark.timeout(60)
 def test_a_different_job_at_a_url_is_refused_then_replaced_with_overwrite(toy, tmp_path, monkeypatch, capsys):
-    """Guard: a second, different job to the same URL says so (exit 1, old job untouched);
+    """Guard: a second, different job to the same URL says so (exit 2, a usage mistake; old job untouched);
     with --overwrite it replaces it, with the local job's bytes."""
     monkeypatch.chdir(tmp_path)
     rng = np.random.default_rng(9)
@@ -149,7 +149,7 @@ def test_a_different_job_at_a_url_is_refused_then_replaced_with_overwrite(toy, t
     assert _cli(["--dataset", str(tmp_path / "other.npz"), "--out", url], capsys)[0] == 0
     before = (tmp_path / "out" / "features.npy").read_bytes()
     rc, err = _cli(["--dataset", str(toy[0]), "--out", url], capsys)
-    assert rc == 1 and "holds a different extraction job" in err and "--overwrite" in err
+    assert rc == 2 and "holds a different extraction job" in err and "--overwrite" in err
     assert (tmp_path / "out" / "features.npy").read_bytes() == before
     assert _cli(["--dataset", str(toy[0]), "--out", url, "--overwrite"], capsys)[0] == 0
     assert (tmp_path / "out" / "features.npy").read_bytes() == toy[1]
