@@ -41,6 +41,8 @@ import copy
 import importlib
 import io
 import json
+import math
+import re
 import zipfile
 from importlib import metadata
 
@@ -62,6 +64,9 @@ __all__ = ["COMMON_TYPES", "FITTED_PARTS", "LOADERS", "SKOPS_VERSION", "SUFFIX",
            "dumps", "loads", "type_name"]
 
 SUFFIX = ".skops"
+#: The members a skops file may hold: its schema and its arrays, by plain names.
+_MEMBER_NAME = re.compile(r"schema\.json|[0-9A-Za-z_-]+\.npy")
+_NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 #: The skops that writes the files (recorded in the manifest, for people).
 SKOPS_VERSION = metadata.version("skops")
 
@@ -209,7 +214,10 @@ def _audit(data, cls, source):
         if unpacked > len(data):
             raise ArtifactError(f"{source}: its members would unpack to {unpacked} bytes from {len(data)}; skops "
                                 "files are stored uncompressed, refusing to unpack it")
+        _check_members(archive, source)
         raw = archive.read("schema.json")
+    except ArtifactError:
+        raise  # a ValueError too: said once, not wrapped in the next clause
     except KeyError:
         raise ArtifactError(f"{source}: not a skops file (no schema.json)") from None
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
@@ -229,6 +237,38 @@ def _audit(data, cls, source):
         raise ArtifactError(f"{source}: holds {', '.join(refused)}, not on the allow-list of types {what} may "
                             "hold; refusing to load it")
     return trusted
+
+
+def _check_members(archive, source):
+    """Each member named once, by a plain name (skops writes ``schema.json`` and ``<id>.npy``),
+    and each ``.npy`` member holding the bytes its header's shape and dtype promise: NumPy
+    allocates what the header says before it reads, so a header promising terabytes in a
+    member of a few bytes would otherwise be a huge allocation."""
+    names = archive.namelist()
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ArtifactError(f"{source}: members named more than once ({', '.join(map(repr, repeated[:3]))}); "
+                            "readers may disagree on which is meant, refusing to load it")
+    odd = [name for name in names if not _MEMBER_NAME.fullmatch(name)]
+    if odd:
+        raise ArtifactError(f"{source}: member {odd[0][:80]!r} is not a plain file name (expected schema.json and "
+                            "<id>.npy); refusing to load it")
+    for info in archive.infolist():
+        if not info.filename.endswith(".npy"):
+            continue
+        with archive.open(info) as fh:
+            try:
+                version = np.lib.format.read_magic(fh)
+                if version not in _NPY_HEADERS:
+                    raise ValueError(f"format version {version}, expected 1.0 or 2.0")
+                shape, _, dtype = _NPY_HEADERS[version](fh)
+                header = fh.tell()
+            except (ValueError, TypeError, SyntaxError, OverflowError, EOFError) as exc:
+                raise ArtifactError(f"{source}: member {info.filename} is not a NumPy array file ({exc})") from exc
+        promised = math.prod(shape) * dtype.itemsize
+        if not dtype.hasobject and promised > info.file_size - header:
+            raise ArtifactError(f"{source}: member {info.filename} promises a {'x'.join(map(str, shape))} array of "
+                                f"{dtype} ({promised} bytes) in {info.file_size - header} bytes; refusing to load it")
 
 
 def _check_schema(schema, trusted, what, source):
