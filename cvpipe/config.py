@@ -132,7 +132,8 @@ class ServiceConfig(_Strict):
     max_requests: Annotated[int, Field(ge=0)] | None = Field(None, description="an integer >= 0 (0: never "
                                                                                "recycle a worker)")
     access_log: str | None = Field(None, description="'-' (stdout) or a file path")
-    read_timeout: Annotated[float, Field(gt=0)] | None = Field(None, description="a number of seconds > 0")
+    read_timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        None, description="a number of seconds > 0")
     default_model: str | None = Field(None, description="a model name")
     api_token: str | None = Field(None, description="a bearer token")
     max_bytes: PositiveInt | None = Field(None, description="an integer >= 1 (bytes of a request body)")
@@ -141,8 +142,16 @@ class ServiceConfig(_Strict):
     max_images: PositiveInt | None = Field(None, description="an integer >= 1 (images of a request)")
     buffer_bytes: PositiveInt | None = Field(None, description="an integer >= 1 (bytes of unfinished requests "
                                                                "a worker holds)")
-    reload_interval: Annotated[float, Field(ge=0)] | None = Field(None, description="a number of seconds >= 0")
+    reload_interval: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
+        None, description="a number of seconds >= 0")
     device: Literal["cpu", "gpu"] | None = Field(None, description="cpu or gpu")
+
+    @field_validator("access_log")
+    @classmethod
+    def _access_log(cls, value):  # else gunicorn's own two lines and exit status 1, after the start
+        if value is not None and value != "-" and not Path(value).parent.is_dir():
+            raise ValueError(f"expected '-' (stdout) or a file path in an existing folder, got {value!r}")
+        return value
 
     @field_validator("read_timeout", "reload_interval", mode="before")
     @classmethod
@@ -286,6 +295,9 @@ def read_document(path):
     try:
         text = path.read_text(encoding="utf-8")
         doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: values nested deeper "
+                          "than a config needs (Python's recursion limit)") from None
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
         problem = " ".join(str(exc).split())  # one line: YAML's messages span several
         raise ConfigError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {problem}") from None
