@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shlex
 import textwrap
+import unicodedata
 from pathlib import Path
 
 from pipeline.model.artifacts import read_model
@@ -26,6 +27,10 @@ __all__ = ["REPORT_SUFFIX", "format_card", "model_card", "read_card"]
 REPORT_SUFFIX = "_classification_report"
 _WIDTH = 12  # the label column of the text card
 _LINE = 100  # where the text card wraps a long list of parameters
+_UNPRINTABLE = {"Cc", "Zl", "Zp"}  # control characters, line and paragraph separators
+#: Format characters that reorder the text around them (bidi embeddings, overrides, isolates,
+#: marks); others, such as the zero-width joiners of some scripts and emoji, are kept.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def model_card(manifest, *, name=None, sha256=None):
@@ -215,4 +220,12 @@ def format_card(card):
                                   + (f", migrated from {card['migrated_from']})" if "migrated_from" in card else ")")])
     lines += _section("sha256", [f"manifest.json {card.get('sha256') or '-'}",
                                  f"arrays.npz    {card.get('arrays_sha256') or '-'}"])
-    return "\n".join(line.rstrip() for line in lines) + "\n"
+    return "\n".join(_printable(line).rstrip() for line in lines) + "\n"
+
+
+def _printable(line):
+    """``line`` with control and format characters (a newline, an ANSI escape, a bidi override)
+    written as escapes: a hand-edited manifest's strings reach a terminal, where they could
+    break the layout, rewrite what is shown, set the title or the clipboard."""
+    return "".join(ascii(ch)[1:-1] if ch in _BIDI or unicodedata.category(ch) in _UNPRINTABLE else ch
+                   for ch in line)

@@ -60,3 +60,26 @@ def test_serve_config_access_log_in_an_existing_folder_is_taken(tmp_path, monkey
                               "read_timeout: 2.5\n", "service.yaml")
     assert main(["serve", "--config", str(config)]) == 0
     assert calls[-1]["access_log"] == str(tmp_path / "access.log") and calls[-1]["read_timeout"] == 2.5
+
+
+def test_info_writes_a_hand_edited_manifests_control_characters_as_escapes(tmp_path, capsys):
+    # class names and provenance strings reach the terminal: an ANSI/OSC sequence could set the
+    # title or the clipboard, a newline or a bidi override rewrite what the card shows
+    import json
+    import pathlib
+    import shutil
+
+    folder = shutil.copytree(pathlib.Path(__file__).parents[2] / "models" / "default", tmp_path / "m")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["class_names"][:3] = ["\x1b]52;c;cHduZWQ=\x07bag", "two\nlines", "evil\u202egnp.exe"]
+    manifest["provenance"] = {"dataset": {"train": {"name": "\x1b[2Jdigits", "split": "train"}},
+                              "command": ["cvpipe", "train\rfake"]}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["info", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\u202e" not in out and "\x07" not in out
+    assert r"\x1b]52;c;cHduZWQ=\x07bag, two\nlines, evil\u202egnp.exe" in out
+    assert r"\x1b[2Jdigits (train split)" in out
+    assert main(["info", str(folder), "--json"]) == 0  # JSON escapes them itself, and keeps the values
+    card = json.loads(capsys.readouterr().out)
+    assert card["classes"][1]["label"] == "two\nlines"
