@@ -39,6 +39,14 @@ Rows, in the order of the arguments:
 - **JSON Lines**: ``{"path", "label", "class_index", "score", "score_kind", "top_k":
   [{"label", "class_index", "score"}, ...], "error"}`` per line, ``null`` where a field
   has no value (the same answer as the service's, plus ``path`` and ``error``).
+
+Cells are written as they are, quoted by the :mod:`csv` module where a comma, a quote or a
+newline needs it: a path or a class name starting with ``=``, ``+``, ``-`` or ``@`` is *not*
+prefixed with an apostrophe (OWASP's defence against formula injection). The file is data for
+programs first (the path must round-trip exactly, to join the rows with other tables, and ``-``
+starts negative numbers), and the one source of such names is the user's own file names and the
+model's class names; a spreadsheet opening rows from untrusted names should import the columns
+as text. JSON Lines carries the same values with no such reading.
 """
 from __future__ import annotations
 
