@@ -100,7 +100,7 @@ def test_a_flag_overrides_the_config_file(tmp_path, capsys, monkeypatch):
     import cvpipe.cli as cli
 
     seen = {}
-    monkeypatch.setattr(cli, "train", lambda **kw: seen.update(kw) or {"ok": True})
+    monkeypatch.setattr(cli, "train", lambda **kw: seen.update(kw) or {"ok": True, "metrics": {}})
     config = _write(tmp_path, "dataset: digits\nfeatures: raw\nclassifier: softmax\nlimit: 100\nseed: 3\n"
                               f"out: {tmp_path / 'from-file'}\n")
     assert main(["-q", "train", "--config", str(config), "--limit", "50", "--out", str(tmp_path / "flag")]) == 0
