@@ -66,10 +66,14 @@ def test_info_writes_a_hand_edited_manifests_control_characters_as_escapes(tmp_p
     # class names and provenance strings reach the terminal: an ANSI/OSC sequence could set the
     # title or the clipboard, a newline or a bidi override rewrite what the card shows
     import json
-    import pathlib
-    import shutil
 
-    folder = shutil.copytree(pathlib.Path(__file__).parents[2] / "models" / "default", tmp_path / "m")
+    import numpy as np
+
+    from pipeline.model import ImagePipeline, save
+
+    rng = np.random.default_rng(0)  # a small model of its own: models/default is not in a clone
+    X, y = rng.integers(0, 256, size=(40, 8, 8), dtype=np.uint8), np.repeat(np.arange(4), 10)
+    folder = save(ImagePipeline("raw", "knn:n_neighbors=1").fit(X, y), tmp_path / "m")
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["class_names"][:3] = ["\x1b]52;c;cHduZWQ=\x07bag", "two\nlines", "evil\u202egnp.exe"]
     manifest["provenance"] = {"dataset": {"train": {"name": "\x1b[2Jdigits", "split": "train"}},
