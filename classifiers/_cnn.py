@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from classifiers._fcnet import init_std
 from classifiers.conv_layers import (
     Activation,
     Affine,
@@ -130,12 +131,7 @@ def init_params(layers, weight_init, rng, dtype):
             if name.startswith("W"):
                 fan_in = int(np.prod(shape[:-1]))
                 fan_out = int(np.prod(shape[:-2])) * shape[-1]
-                if weight_init == "he":
-                    std = np.sqrt(2.0 / fan_in)
-                elif weight_init == "xavier":
-                    std = np.sqrt(2.0 / (fan_in + fan_out))
-                else:
-                    std = float(weight_init)
+                std = init_std(weight_init, fan_in, fan_out)
                 params[name] = (std * rng.standard_normal(shape)).astype(dtype)
             else:
                 params[name] = (np.ones if name.startswith("gamma") else np.zeros)(shape, dtype=dtype)

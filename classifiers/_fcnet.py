@@ -29,6 +29,16 @@ from compute.backend import array_module_of
 WEIGHT_INITS = ("he", "xavier")
 
 
+def init_std(weight_init, fan_in, fan_out):
+    """The standard deviation of a weight matrix's initial normal values: ``"he"``
+    (sqrt(2 / fan_in), for ReLU), ``"xavier"`` (sqrt(2 / (fan_in + fan_out))) or a number."""
+    if weight_init == "he":
+        return np.sqrt(2.0 / fan_in)
+    if weight_init == "xavier":
+        return np.sqrt(2.0 / (fan_in + fan_out))
+    return float(weight_init)
+
+
 def init_params(layer_sizes, weight_init, batchnorm, rng, dtype):
     """Initial parameters and running statistics, as NumPy arrays.
 
@@ -52,12 +62,7 @@ def init_params(layer_sizes, weight_init, batchnorm, rng, dtype):
     params, running = {}, {}
     n_layers = len(layer_sizes) - 1
     for i, (fan_in, fan_out) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:]), start=1):
-        if weight_init == "he":
-            std = np.sqrt(2.0 / fan_in)
-        elif weight_init == "xavier":
-            std = np.sqrt(2.0 / (fan_in + fan_out))
-        else:
-            std = float(weight_init)
+        std = init_std(weight_init, fan_in, fan_out)
         params[f"W{i}"] = (std * rng.standard_normal((fan_in, fan_out))).astype(dtype)
         params[f"b{i}"] = np.zeros(fan_out, dtype=dtype)
         if batchnorm and i < n_layers:
