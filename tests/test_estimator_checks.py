@@ -100,8 +100,18 @@ CLASSIFIER_SUITE = [
     TwoLayerNet(),
     ConvNet(),  # on tabular check data its rows are 1 x 1 images, one channel per feature
 ]
-#: The checks set aside, by estimator class: only the extractors have any.
-NOT_APPLICABLE = {type(est).__name__: IMAGES_ONLY for est in EXTRACTOR_SUITE}
+_BLAS_ROW_ORDER = (
+    "asks float32 predict_proba to be equal to rtol 1e-7 whatever the rows' order; the ConvNet's "
+    "products over every image's receptive fields round in their last bits by where a row falls in "
+    "OpenBLAS's blocks (under OPENBLAS_CORETYPE=Haswell: 4e-9 on 1e-3, 1 of 60 values); "
+    "tests/classifiers/test_convnet.py holds the property at float32's tolerance"
+)
+#: The checks set aside, by estimator class, with the reason: the extractors' (images only)
+#: and two of the ConvNet's (float32 row-order rounding).
+NOT_APPLICABLE = {type(est).__name__: IMAGES_ONLY for est in EXTRACTOR_SUITE} | {
+    "ConvNet": {"check_methods_sample_order_invariance": _BLAS_ROW_ORDER,
+                "check_methods_subset_invariance": _BLAS_ROW_ORDER},
+}
 
 
 def _check_name(check):

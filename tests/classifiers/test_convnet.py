@@ -147,3 +147,18 @@ def test_fit_on_features_gives_the_convnet_the_same_image_shape():
     direct = ImagePipeline("raw", spec).fit(images, y)
     assert model.classifier_.input_shape_ == direct.classifier_.input_shape_ == (4, 6, 3)
     np.testing.assert_array_equal(model.predict_proba(images), direct.predict_proba(images))
+
+
+def test_predictions_do_not_depend_on_the_rows_order_or_company(digits):
+    """scikit-learn's sample-order and subset invariance, at float32's tolerance: the checks
+    themselves ask rtol 1e-7, which OpenBLAS's blocking of the products breaks in the last bits
+    (tests/test_estimator_checks.py sets them aside for the ConvNet, with this reason)."""
+    X, y = digits
+    clf = ConvNet(**SMALL).fit(X[:600], y[:600])
+    test = X[600:760]
+    proba = clf.predict_proba(test)
+    order = np.random.default_rng(0).permutation(len(test))
+    np.testing.assert_allclose(clf.predict_proba(test[order]), proba[order], rtol=1e-4, atol=1e-6)
+    parts = np.concatenate([clf.predict_proba(part) for part in np.array_split(test, 7)])
+    np.testing.assert_allclose(parts, proba, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(clf.predict(test[order]), clf.predict(test)[order])
