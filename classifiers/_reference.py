@@ -236,3 +236,21 @@ def softmax_loss_naive(W, X, y, reg):
     loss = loss / n_samples + reg * np.sum(W * W)
     dW = dW / n_samples + 2 * reg * W
     return float(loss), dW
+
+
+def shift_and_flip_naive(X, shape, dy, dx, mirror):
+    """:func:`classifiers.augment.shift_and_flip` for given draws, one image at a time: the
+    image padded by repeating its border, cut at the shifted window, then mirrored.
+
+    ``dy``, ``dx`` (n_samples,) are the shifts (down, right), ``mirror`` (n_samples,) bools.
+    """
+    h, w, c = shape
+    out = np.empty_like(X)
+    for r in range(X.shape[0]):
+        image = X[r].reshape(h, w, c)
+        s = max(abs(int(dy[r])), abs(int(dx[r])))
+        padded = np.pad(image, ((s, s), (s, s), (0, 0)), mode="edge")
+        top, left = s - int(dy[r]), s - int(dx[r])
+        moved = padded[top : top + h, left : left + w]
+        out[r] = (moved[:, ::-1] if mirror[r] else moved).reshape(-1)
+    return out

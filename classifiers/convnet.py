@@ -15,6 +15,7 @@ from classifiers._cnn import ConvolutionalNet, build_layers, check_input_shape, 
 from classifiers._fcnet import WEIGHT_INITS
 from classifiers._sgd import TRAINING_CONSTRAINTS, RowsOf
 from classifiers._validation import check_predict_input
+from classifiers.augment import ImageAugmenter
 from classifiers.layers import ACTIVATIONS
 from classifiers.losses import softmax
 from classifiers.net import NetTraining
@@ -67,6 +68,13 @@ class ConvNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstim
         Spatial batch normalization after each convolution.
     dropout : float in [0, 1), default=0.0
         Drop probability of the fully connected hidden units in training.
+    random_shift : int, default=0
+        Data augmentation: every training batch's images are moved by up to this many
+        pixels along each axis (whole pixels, drawn per image; the border is repeated into
+        the gap). 0 turns it off. Validation and prediction see the images as they are.
+    random_flip : bool, default=False
+        Data augmentation: mirror each training image left to right with probability 1/2.
+        Right for clothing and photographs, wrong for digits and text.
     weight_init : {"he", "xavier"} or float, default="he"
     optimizer : {"sgd", "momentum", "nesterov", "rmsprop", "adam"}, default="adam"
     learning_rate : float, default=1e-3
@@ -127,13 +135,16 @@ class ConvNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstim
         "activation": [StrOptions(ACTIVATIONS)],
         "batchnorm": [Boolean()],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "random_shift": [Interval(Integral, 0, None, closed="left")],
+        "random_flip": [Boolean()],
         "weight_init": [StrOptions(WEIGHT_INITS), Interval(Real, 0, None, closed="neither")],
         "early_stopping": [Boolean()],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     }
 
     def __init__(self, input_shape=None, filters=(16, 32), kernel_sizes=(5, 3), pool_size=2, hidden_sizes=(56,),
-                 activation="relu", batchnorm=False, dropout=0.0, weight_init="he", optimizer="adam",
+                 activation="relu", batchnorm=False, dropout=0.0, random_shift=0, random_flip=False,
+                 weight_init="he", optimizer="adam",
                  learning_rate=1e-3, learning_rate_decay=0.9, reg=5e-5, batch_size=64, n_epochs=15, tol=1e-4,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, dtype="float32",
                  device="auto", shuffle_buffer=None, random_state=None, verbose=False):
@@ -145,6 +156,8 @@ class ConvNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstim
         self.activation = activation
         self.batchnorm = batchnorm
         self.dropout = dropout
+        self.random_shift = random_shift
+        self.random_flip = random_flip
         self.weight_init = weight_init
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -219,6 +232,11 @@ class ConvNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstim
     def _layers(self, shape):
         return build_layers(shape, self.filters, self.kernel_sizes, self.pool_size, self.hidden_sizes,
                             len(self.classes_), self.activation, self.batchnorm, self.dropout)
+
+    def _augmenter(self):
+        if not self.random_shift and not self.random_flip:
+            return None
+        return ImageAugmenter(self.input_shape_, self.random_shift, self.random_flip)
 
     # ---------------------------------------------------------------- inference
     def _network(self, xp):

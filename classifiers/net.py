@@ -71,6 +71,10 @@ class NetTraining:
         acc_idx = to_device(np.sort(rng.choice(X.shape[0], min(X.shape[0], TRAIN_ACC_SAMPLES), replace=False)), xp)
         X_acc, y_acc = X[acc_idx], to_numpy(y[acc_idx])
         optimizer = make_optimizer(self.optimizer, self.learning_rate)
+        # The augmentation draws from a child generator: the batches (and so the rest of
+        # ``rng``'s stream) are the same with and without it.
+        augment = self._augmenter()
+        augment_rng = None if augment is None else rng.spawn(1)[0]
         self.loss_history_, self.train_acc_history_, self.val_acc_history_ = [], [], []
         self.update_ratio_history_, self.best_epoch_ = [], 0
         best, rule = None, StoppingRule(self.tol, self.n_iter_no_change, higher_is_better=val is not None)
@@ -78,7 +82,7 @@ class NetTraining:
             lr = decayed_learning_rate(self.learning_rate, self.learning_rate_decay, epoch)
             set_learning_rate(optimizer, lr)
             losses, ratios = _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp,
-                                        self.shuffle_buffer)
+                                        self.shuffle_buffer, augment, augment_rng)
             self.loss_history_.extend(losses)
             self.update_ratio_history_.append(ratios)
             self.train_acc_history_.append(_accuracy(net, X_acc, y_acc, xp))
@@ -108,6 +112,11 @@ class NetTraining:
         self.t_ = len(self.loss_history_)
         self.params_ = {k: to_numpy(v) for k, v in net.params.items()}
         self.running_ = {k: to_numpy(v) for k, v in net.running.items()}
+
+    def _augmenter(self):
+        """The callable ``(batch, rng) -> batch`` that changes each training batch, or None
+        (the fully connected net's features are not images: it has none)."""
+        return None
 
     def _log_epoch(self, epoch, losses, lr):
         val = f", val acc {self.val_acc_history_[-1]:.4f}" if self.val_acc_history_ else ""
@@ -322,8 +331,10 @@ class TwoLayerNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseE
         return self.classes_[np.argmax(scores, axis=1)]
 
 
-def _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp, shuffle_buffer=None):
-    """One pass over the shuffled training data, one optimizer step per mini-batch.
+def _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp, shuffle_buffer=None, augment=None,
+               augment_rng=None):
+    """One pass over the shuffled training data, one optimizer step per mini-batch, each
+    batch changed by ``augment(batch, augment_rng)`` first when one is given.
 
     Returns
     -------
@@ -336,7 +347,8 @@ def _run_epoch(net, optimizer, X, y, batch_size, rng, dropout_rng, xp, shuffle_b
     weights = [name for name in net.params if name.startswith("W")]
     losses, l2 = [], net.l2_strengths()
     for b, idx in enumerate(epoch_minibatches(X.shape[0], batch_size, rng, xp, shuffle_buffer)):
-        loss, grads = net.loss(X[idx], y[idx], rng=dropout_rng, l2_grads=False)
+        batch = X[idx] if augment is None else augment(X[idx], augment_rng)
+        loss, grads = net.loss(batch, y[idx], rng=dropout_rng, l2_grads=False)
         losses.append(loss)
         if b == n_batches - 1:
             before = {name: net.params[name].copy() for name in weights}
