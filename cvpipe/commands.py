@@ -397,8 +397,9 @@ def _evaluate_for_report(model, data, out, n_gallery=24, n_bins=10, progress=Fal
 
 
 def report(model_path, out_dir, dataset=None, split="test", progress=False):
-    """Write what a person wants to see of a saved model in ``out_dir``: the training plots,
-    the class templates of a linear model on raw pixels, and with a ``dataset`` its
+    """Write what a person wants to see of a saved model in ``out_dir``: the training plots
+    (per iteration; per epoch for a network), the class templates of a linear model on raw
+    pixels, a ConvNet's first-layer filters, and with a ``dataset`` its
     evaluation on ``split`` (classification report as text and JSON, confusion matrix,
     reliability diagram, the most confidently misclassified images, a HOG picture); then
     ``index.html``, one page with the model card and all of them.
@@ -418,10 +419,22 @@ def report(model_path, out_dir, dataset=None, split="test", progress=False):
     if getattr(clf, "loss_history_", None) is not None and len(clf.loss_history_):
         plots.append((reports.plot_loss_history(clf.loss_history_, out / "loss_history.png"),
                       "Training loss per iteration."))
-    if getattr(clf, "val_acc_history_", None):
-        plots.append((reports.plot_accuracy_history(clf.train_acc_history_, clf.val_acc_history_,
-                                                    out / "accuracy_history.png"),
-                      "Training and validation accuracy per epoch."))
+    if getattr(clf, "train_acc_history_", None):  # the networks, with or without early stopping
+        plots.append((reports.plot_epoch_history(clf.loss_history_, clf.train_acc_history_, out / "epoch_history.png",
+                                                 clf.val_acc_history_, clf.best_epoch_),
+                      "Per epoch: the mean training loss, the training "
+                      + ("and validation " if clf.val_acc_history_ else "")
+                      + "accuracy; the dashed line marks the epoch whose parameters were kept."))
+    params = getattr(clf, "params_", None)
+    W1 = params.get("W1") if isinstance(params, dict) else None
+    if W1 is not None and np.ndim(W1) == 4 and not np.isfinite(W1).all():
+        logger.warning("no filters plot: the first convolution has non-finite weights (training diverged)")
+    elif W1 is not None and np.ndim(W1) == 4:  # a ConvNet: its first layer's filters
+        pixels = "pixels" if model.scaler_ is None else f"pixels after the {type(model.scaler_).__name__}"
+        plots.append((reports.plot_conv_filters(W1, out / "conv_filters.png"),
+                      f"The first convolution's {W1.shape[3]} filters of {W1.shape[0]}x{W1.shape[1]} (the weights "
+                      f"it applies to the {pixels}), one tile per output channel, all on one scale: mid-gray is "
+                      "zero, lighter positive, darker negative."))
     steps = [s for _, s in model.features_.transformer_list] if isinstance(model.features_, FeatureStack) \
         else [model.features_]
     if hasattr(clf, "W_") and len(steps) == 1 and isinstance(steps[0], RawPixels) and steps[0].size is None:

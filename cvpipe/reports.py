@@ -160,34 +160,76 @@ def plot_loss_history(loss_history, path):
     return _save(fig, path)
 
 
-def plot_accuracy_history(train_acc, val_acc, path):
-    """Training and validation accuracy per epoch. PNG of 800 x 450 pixels.
+def _loss_per_epoch(loss_history, n_epochs):
+    """The batch losses of ``loss_history`` as one row per epoch, shape (n_epochs, steps per epoch)."""
+    loss = _series(loss_history, "loss_history")
+    if len(loss) < n_epochs or len(loss) % n_epochs:
+        raise ValueError(f"loss_history must hold the same number of iterations for each of the {n_epochs} "
+                         f"epochs, got {len(loss)} iterations")
+    return loss.reshape(n_epochs, -1)
+
+
+def plot_epoch_history(loss_history, train_acc, path, val_acc=None, best_epoch=None):
+    """A network's training per epoch: the mean training loss over the epoch's iterations
+    (with the band of its middle 80% of batch losses) above, the training (and validation)
+    accuracy below, and a dashed line at the epoch whose parameters were kept.
+
+    The iterations are split evenly among the epochs: every epoch of cvpipe's networks
+    takes the same number of steps. PNG of 800 x 600 pixels.
 
     Parameters
     ----------
+    loss_history : array-like of shape (n_epochs * steps_per_epoch,)
+        The loss of every iteration (``loss_history_``).
     train_acc : array-like of shape (n_epochs,)
-    val_acc : array-like of shape (n_epochs,)
     path : str or Path
+    val_acc : array-like of shape (n_epochs,), optional
+        Empty or None without early stopping.
+    best_epoch : int, optional
+        0-based index of the kept epoch (``best_epoch_``); None draws no line.
 
     Returns
     -------
     Path
     """
-    train, val = _series(train_acc, "train_acc"), _series(val_acc, "val_acc")
-    if len(train) != len(val):
-        raise ValueError(f"train_acc and val_acc must have one value per epoch each, got {len(train)} and {len(val)}")
-    fig = _figure(8, 4.5)
-    ax = fig.add_subplot()
-    epochs = np.arange(1, len(train) + 1)
-    ax.plot(epochs, train, marker="o", label="train")
-    ax.plot(epochs, val, marker="s", label="validation")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy")
-    best = int(np.nanargmax(val))
-    ax.set_title(f"Accuracy per epoch: best validation {val[best]:.3f} (epoch {best + 1})")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
+    train = _series(train_acc, "train_acc")
+    n = len(train)
+    val = _series(val_acc, "val_acc") if val_acc is not None and len(val_acc) else None
+    if val is not None and len(val) != n:
+        raise ValueError(f"train_acc and val_acc must have one value per epoch each, got {n} and {len(val)}")
+    if best_epoch is not None and not 0 <= int(best_epoch) < n:
+        raise ValueError(f"best_epoch must index one of the {n} epochs (0 to {n - 1}), got {best_epoch}")
+    per_epoch = _loss_per_epoch(loss_history, n)
+    finite = [r[np.isfinite(r)] for r in per_epoch]  # a diverged epoch's inf/NaN losses are left out
+    mean, lo, hi = (np.array([f(r) if len(r) else np.nan for r in finite])
+                    for f in (np.mean, lambda r: np.percentile(r, 10), lambda r: np.percentile(r, 90)))
+    epochs = np.arange(1, n + 1)
+    fig = _figure(8, 6)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    if per_epoch.shape[1] > 1:
+        top.fill_between(epochs, lo, hi, color="tab:blue", alpha=0.15,
+                         label="middle 80% of the batch losses")
+    top.plot(epochs, mean, marker="o", color="tab:blue",
+             label=f"mean training loss ({per_epoch.shape[1]} iterations an epoch)")
+    top.set_ylabel("loss")
+    bottom.plot(epochs, train, marker="o", color="tab:orange", label="training accuracy")
+    if val is not None:
+        bottom.plot(epochs, val, marker="s", color="tab:green", label="validation accuracy")
+    bottom.set_ylabel("accuracy")
+    bottom.set_xlabel("epoch")
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
+    title = f"Training per epoch: mean loss {mean[0]:.4g} → {mean[-1]:.4g} over {n} epochs"
+    if best_epoch is not None:
+        b = int(best_epoch)
+        for ax in (top, bottom):
+            ax.axvline(b + 1, color="0.35", ls="--", lw=1.2,
+                       label=f"parameters kept (epoch {b + 1})" if ax is bottom else None)
+        acc = f"training accuracy {train[b]:.3f}" + (f", validation {val[b]:.3f}" if val is not None else "")
+        title += f"\nkept epoch {b + 1}: {acc}"
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=9)
+    fig.suptitle(title)
     return _save(fig, path)
 
 
@@ -310,6 +352,132 @@ def plot_class_templates(W, image_shape, class_names, path, scale="per_class"):
     sep = " " if cols >= 4 else "\n"  # the title in one line where the figure is wide enough
     fig.suptitle(f"Linear classifier weights per class{sep}({scale.replace('_', ' ')} scaling, "
                  "clipped to a robust range)")
+    return _save(fig, path)
+
+
+_FILTER_PERCENTILE = 99.5  # conv filters: |w| above this percentile is drawn at full black / white
+
+
+def _check_conv_weights(W):
+    W = np.asarray(W, dtype=np.float64)
+    if W.ndim != 4 or not W.size:
+        raise ValueError("W must be a convolution's weights of shape (kernel_height, kernel_width, in_channels, "
+                         f"out_channels), as ConvNet.params_['W1'], got shape {W.shape}")
+    if not np.isfinite(W).all():
+        raise ValueError(f"W has {int(np.sum(~np.isfinite(W)))} non-finite weights (a diverged training?)")
+    return W
+
+
+def conv_filter_tiles(W, scale="shared"):
+    """The filters of a convolution as images with values in [0, 1], one per output channel.
+
+    A weight ``w`` becomes ``0.5 + 0.5 * clip(w / bound, -1, 1)``: zero is mid-gray,
+    positive weights lighter, negative darker; ``bound`` is the 99.5th percentile of
+    ``|w|`` (the weights beyond it are drawn at full black or white). The range is
+    symmetric so that the sign of a weight can be read from its shade.
+
+    Parameters
+    ----------
+    W : array-like of shape (kernel_height, kernel_width, in_channels, out_channels)
+        Weights in NHWC convention, as ``ConvNet.params_["W1"]``.
+    scale : {"shared", "per_filter"}, default="shared"
+        One ``bound`` for all the filters, or one per filter.
+
+    Returns
+    -------
+    tiles : ndarray of float64
+        Shape (out_channels, kernel_height, kernel_width) for 1 input channel (gray);
+        (out_channels, kernel_height, kernel_width, 3) for 3 (RGB, each channel mapped as
+        above: a gray pixel weighs the three colors alike); for any other number of input
+        channels, (out_channels, kernel_height, in_channels * (kernel_width + 1) - 1): the
+        input channels side by side in gray, left to right, with a column of NaN between them.
+    bound : ndarray of float64, shape (out_channels,)
+        The ``|w|`` drawn at full white, per filter (all equal with ``scale="shared"``).
+    """
+    W = _check_conv_weights(W)
+    if scale not in ("shared", "per_filter"):
+        raise ValueError(f"scale must be 'shared' or 'per_filter', got {scale!r}")
+    kh, kw, c_in, c_out = W.shape
+    flat, axis = np.abs(W).reshape(-1, c_out), None if scale == "shared" else 0
+    bound, top = np.percentile(flat, _FILTER_PERCENTILE, axis=axis), flat.max(axis=axis)
+    bound = np.broadcast_to(np.where(bound > 0, bound, np.where(top > 0, top, 1.0)), (c_out,)).copy()  # 0: gray
+    tiles = (0.5 + 0.5 * np.clip(W / bound, -1.0, 1.0)).transpose(3, 0, 1, 2)  # (c_out, kh, kw, c_in)
+    if c_in == 1:
+        return tiles[..., 0], bound
+    if c_in == 3:
+        return tiles, bound
+    gap = np.full((c_out, kh, 1, c_in), np.nan)
+    wide = np.concatenate([tiles, gap], axis=2).transpose(0, 1, 3, 2).reshape(c_out, kh, -1)
+    return wide[:, :, :-1], bound
+
+
+def plot_conv_filters(W, path, scale="shared", max_filters=64):
+    """The filters of a convolution (a ConvNet's first layer) as a grid of small images,
+    one tile per output channel, numbered by channel index (cs231n's first-layer picture).
+
+    Gray for one input channel, color for three (RGB), and for any other number the
+    input channels side by side in gray (see :func:`conv_filter_tiles`, which maps the
+    weights: zero is mid-gray, positive lighter, negative darker, the 99.5th percentile of
+    ``|w|`` at full white). The default scale is shared by all the filters so that they
+    can be compared: a filter that learned little stays near flat gray and a strong one
+    shows its full contrast (with one scale per filter, the noise of a nearly dead filter
+    would look as strong as an edge detector). A gray scale has its colorbar.
+
+    PNG of ``max(640, 110 * columns * aspect + 90)`` x ``120 * rows + 100`` pixels, where
+    ``aspect`` is a tile's width over its height and the columns are at most 8 (fewer
+    for wide tiles).
+
+    Parameters
+    ----------
+    W : array-like of shape (kernel_height, kernel_width, in_channels, out_channels)
+        Weights in NHWC convention, as ``ConvNet.params_["W1"]``.
+    path : str or Path
+    scale : {"shared", "per_filter"}, default="shared"
+    max_filters : int, default=64
+        Draw at most this many filters, the first ones (the title says so).
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        A ``W`` that is not 4-D (or has non-finite weights), an unknown ``scale``.
+    """
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    tiles, bound = conv_filter_tiles(W, scale)
+    kh, kw, c_in, c_out = np.shape(W)
+    if int(max_filters) < 1:
+        raise ValueError(f"max_filters must be a positive integer, got {max_filters}")
+    n = min(c_out, int(max_filters))
+    aspect = tiles.shape[2] / tiles.shape[1]
+    cols = max(1, min(n, 8, round(8 / aspect)))
+    rows = math.ceil(n / cols)
+    gray = tiles.ndim == 3
+    fig = _figure(max(6.4, 1.1 * cols * aspect + 0.9), 1.2 * rows + 1.0)
+    cmap = colormaps["gray"].with_extremes(bad="white")  # NaN: the gap between input channels
+    axes = [fig.add_subplot(rows, cols, i + 1) for i in range(n)]
+    for i, ax in enumerate(axes):
+        ax.imshow(tiles[i], cmap=cmap if gray else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_title(str(i), fontsize=8, pad=2)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    channels = {1: "1 input channel (gray)", 3: "3 input channels (RGB)"}.get(
+        c_in, f"{c_in} input channels side by side")
+    shown = "" if n == c_out else f", the first {n} shown"
+    if scale == "shared":
+        how = (f"one scale for all: mid-gray = 0, white = +{bound[0]:.3g}, black = −{bound[0]:.3g}" if gray else
+               f"one scale for all, each color alike: mid-gray = 0, full color = ±{bound[0]:.3g}")
+        if gray:
+            fig.colorbar(ScalarMappable(Normalize(-bound[0], bound[0]), cmap="gray"), ax=axes, shrink=0.9,
+                         label="weight")
+    else:
+        how = "each filter on its own scale: mid-gray = 0, white/black = its 99.5th percentile of |w|"
+    fig.suptitle(f"First convolution: {c_out} filters of {kh}x{kw} on {channels}{shown}\n{how}", fontsize=11)
     return _save(fig, path)
 
 

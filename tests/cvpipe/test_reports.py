@@ -38,12 +38,10 @@ def test_knn_cv_plot_with_a_linear_k_axis_and_one_metric(tmp_path):
     _assert_png(reports.plot_knn_cv(result, str(tmp_path / "cv.png")), tmp_path / "cv.png", (800, 500))
 
 
-def test_loss_and_accuracy_histories(rng, tmp_path):
+def test_loss_history(rng, tmp_path):
     loss = 2.3 * np.exp(-np.arange(500) / 100) + 0.1 * rng.random(500)
     _assert_png(reports.plot_loss_history(loss, tmp_path / "loss.png"), tmp_path / "loss.png", (800, 450))
     _assert_png(reports.plot_loss_history([1.0], tmp_path / "one.png"), tmp_path / "one.png", (800, 450))
-    path = reports.plot_accuracy_history([0.5, 0.7, 0.8], [0.45, 0.6, 0.65], tmp_path / "acc.png")
-    _assert_png(path, tmp_path / "acc.png", (800, 450))
 
 
 @pytest.mark.parametrize("normalize", [True, False])
@@ -131,7 +129,6 @@ def test_hog_beside_its_image(rng, tmp_path, image_shape):
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda p: reports.plot_accuracy_history([0.5, 0.6], [0.5], p), "one value per epoch each, got 2 and 1"),
         (lambda p: reports.plot_loss_history([], p), "at least 1 numbers"),
         (lambda p: reports.plot_loss_history([[1.0, 2.0]], p), "1-D sequence"),
         (lambda p: reports.plot_loss_history([np.nan], p), "no finite value"),
