@@ -314,7 +314,7 @@ def seeded_features(spec, seed, device=None):
 
 
 def read_pipeline_config(path):
-    """``(features, classifier, sha256)`` of a training config checked by ``cvpipe train``'s own reader.
+    """``(features, classifier, scaler, sha256)`` of a training config checked by ``cvpipe train``'s own reader.
 
     Raises
     ------
@@ -332,7 +332,8 @@ def read_pipeline_config(path):
     missing = [k for k in ("features", "classifier") if doc.get(k) is None]
     if missing:
         raise ValueError(f"{path}: expected features and classifier, missing {missing}")
-    return doc["features"], doc["classifier"], hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return doc["features"], doc["classifier"], doc.get("scaler", True), \
+        hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _folder_bytes(path):
@@ -387,7 +388,7 @@ def measure_cell(name, config_path, n, seed, train, test, environment, device="c
     from pipeline.model import build_classifier, build_extractor, save
     from pipeline.model.fitting import extract_features, fit_on_features
 
-    features, classifier, sha = read_pipeline_config(config_path)
+    features, classifier, scaler, sha = read_pipeline_config(config_path)
     features = seeded_features(features, seed, device)
     data = limited(train, n, seed)  # the same rows as subset_indices(train.labels, n, seed)
     clf = build_classifier(classifier)
@@ -403,10 +404,12 @@ def measure_cell(name, config_path, n, seed, train, test, environment, device="c
         extractor = build_extractor(features)
         Z = extract_features(extractor, data.images, data.labels)
         t_features = time.perf_counter() - t0
-        model = fit_on_features(features, clf, extractor, Z, data.images, data.labels, data.class_names)
+        model = fit_on_features(features, clf, extractor, Z, data.images, data.labels, data.class_names,
+                                scaler=scaler)
         fit_s = time.perf_counter() - t0
     for w in caught:
         logger.warning("%s n=%d seed=%d: %s: %s", name, n, seed, w.category.__name__, w.message)
+    Z_width = Z.shape[1]
     del Z
     t0 = time.perf_counter()
     pred = np.concatenate([model.predict(test.images[i:i + PREDICT_CHUNK])
@@ -425,7 +428,7 @@ def measure_cell(name, config_path, n, seed, train, test, environment, device="c
         "converged": not any(issubclass(w.category, ConvergenceWarning) for w in caught),
         "fit_warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
         "n_iter": None if getattr(fitted, "n_iter_", None) is None else int(fitted.n_iter_),
-        "n_features": int(getattr(model.scaler_, "n_features_in_", 0)) or None, "device": device,
+        "n_features": int(Z_width), "scaler": bool(scaler), "device": device,
         "fit_seconds": fit_s, "feature_seconds": t_features, "classifier_seconds": fit_s - t_features,
         "n_test": len(test), "predict_seconds": predict_s, "predict_seconds_per_image": predict_s / len(test),
         "test_accuracy": accuracy, "model_bytes": model_bytes,
@@ -451,7 +454,7 @@ def run(args, configs):
     for p in pipelines:
         if not Path(configs[p]).is_file():
             raise SystemExit(f"--configs: {p}={configs[p]}: no such file (paths are relative to {Path.cwd()})")
-        shas[p] = read_pipeline_config(configs[p])[2]
+        shas[p] = read_pipeline_config(configs[p])[3]
     for key, record in done.items():
         if key[0] in shas and record.get("config_sha256") != shas[key[0]]:
             logger.warning("cell %s in %s was measured with another version of %s; kept (delete its line to "

@@ -181,7 +181,9 @@ def _cmd_train(args):
         if getattr(args, key) is not None:
             check(getattr(args, key))  # before any data is read; the message as fit would say it
     if args.from_features:
-        given = [f"--{k}" for k in ("config", "features", "limit", "search") if getattr(args, k) is not None]
+        flags = {"config": "--config", "features": "--features", "limit": "--limit", "search": "--search",
+                 "scaler": "--no-scaler"}
+        given = [flag for key, flag in flags.items() if getattr(args, key) is not None]
         if given or not args.classifier or not args.out:
             raise ValueError(f"train --from-features takes --classifier and --out (required), --seed and --dataset "
                              f"(to score its test split); got {', '.join(given) or 'no --classifier or --out'}")
@@ -190,7 +192,7 @@ def _cmd_train(args):
                                           overwrite=args.overwrite))
         return
     config = read_config(args.config) if args.config else {}
-    for key in ("dataset", "features", "classifier", "limit", "out", "seed"):  # a flag overrides the file
+    for key in ("dataset", "features", "classifier", "limit", "out", "seed", "scaler"):  # a flag overrides the file
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
     missing = [k for k in ("dataset", "features", "classifier", "out") if not config.get(k)]
@@ -295,6 +297,9 @@ def _add_workflows(sub):
     train.add_argument("--limit", type=POSITIVE, help="a stratified subset of this many images (default: all)")
     train.add_argument("--out", help="model folder to write, e.g. models/NAME (default: the --config file's out; "
                                      "one of the two is required)")
+    train.add_argument("--no-scaler", dest="scaler", action="store_const", const=False,
+                       help="give the classifier the features as they are, not standardized (default: standardized; "
+                            "a config's 'scaler: false')")
     train.add_argument("--overwrite", action="store_true", help="replace the model already in --out")
     search_args(train, required=False)
     train.set_defaults(func=_cmd_train)

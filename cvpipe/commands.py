@@ -141,7 +141,7 @@ def random_search_on_dataset(dataset, features, classifier, space, *, limit=None
     return result.to_dict()
 
 
-def train(dataset, features, classifier, out, *, limit=None, seed=0, search=None, test_split="test",
+def train(dataset, features, classifier, out, *, limit=None, seed=0, search=None, test_split="test", scaler=True,
           n_jobs=1, scheduler=None, progress=True, command=None, overwrite=False):
     """Fit an ``ImagePipeline`` on the training split, score it on the test split, save it.
 
@@ -161,6 +161,9 @@ def train(dataset, features, classifier, out, *, limit=None, seed=0, search=None
         setting is then trained on the whole split.
     test_split : str or None
         Split scored after training (skipped with a log line when the dataset has none).
+    scaler : bool, default=True
+        Standardize the features before the classifier (``StandardScaler``); False gives
+        them as they are (a ConvNet learns better from pixels in [0, 1]: BENCHMARKS.md).
     n_jobs, scheduler
         Parallel search trials (joblib, or a Dask scheduler address).
     command : sequence of str, optional
@@ -196,17 +199,18 @@ def train(dataset, features, classifier, out, *, limit=None, seed=0, search=None
     if search:
         result = random_search(clf, Z, data.labels, search["space"], n_trials=search.get("trials", 10),
                                n_stages=search.get("stages", 2), folds=search.get("folds", 0),
-                               n_jobs=n_jobs, scheduler=scheduler, random_state=seed, progress=progress)
+                               n_jobs=n_jobs, scheduler=scheduler, random_state=seed, scaler=scaler,
+                               progress=progress)
         clf.set_params(**result.best["params"])
         summary["search"] = result.to_dict()
     model = fit_on_features(features, clf, extractor, Z, data.images, data.labels, data.class_names,
-                            progress=progress)
+                            scaler=scaler, progress=progress)
     train_s = time.perf_counter() - t0
     model.metrics_ = {"train_seconds": round(train_s, 1), "n_train": len(data)}
     scored = _score(model, dataset, test_split)
     config = {"dataset": dataset, "features": features, "classifier": classifier,
               "classifier_params": model.classifier_.get_params(deep=False), "limit": limit, "seed": seed,
-              "search": search, "test_split": test_split}
+              "search": search, "test_split": test_split, "scaler": scaler}
     model.provenance_ = record(
         train=dataset_record(whole, used=None if data is full else data), test=scored, config=config,
         command=command, search={"best": summary["search"]["best"], "n_trials": len(summary["search"]["trials"])}

@@ -88,6 +88,8 @@ class TrainConfig(_Strict):
     seed: Annotated[int, Field(ge=0)] = Field(0, description="an integer >= 0")
     search: SearchConfig | None = Field(None, description="a mapping {space, trials, stages, folds}")
     test_split: str | None = Field("test", description="a split name such as 'test', or null")
+    scaler: bool = Field(True, description="true (standardize each feature before the classifier) or false (the "
+                                           "features as they are: raw pixels in [0, 1] for a convnet)")
 
     @field_validator("features")
     @classmethod

@@ -56,7 +56,8 @@ def extract_features(extractor, images, labels=None, *, chunk_size=4096, progres
     return Z
 
 
-def fit_on_features(features, classifier, extractor, Z, images, labels, class_names=None, *, progress=False):
+def fit_on_features(features, classifier, extractor, Z, images, labels, class_names=None, *, scaler=True,
+                    progress=False):
     """The fitted ``ImagePipeline(features, classifier)`` that ``fit(images, labels,
     class_names=class_names)`` returns, from ``extractor`` already fitted on ``images``
     and their features ``Z`` (:func:`extract_features`), the classifier's epochs under a
@@ -74,19 +75,23 @@ def fit_on_features(features, classifier, extractor, Z, images, labels, class_na
     images : ndarray of shape (n_samples, height, width[, channels])
     labels : ndarray of shape (n_samples,)
     class_names : sequence or mapping, optional
+    scaler : bool, default=True
+        Standardize the features (``StandardScaler``) before the classifier, as
+        ``ImagePipeline(scaler=True)`` does; False gives the classifier ``Z`` as it is.
     progress : bool
 
     Returns
     -------
     ImagePipeline
     """
-    scaler = StandardScaler()
+    fitted_scaler = StandardScaler() if scaler else None
     fitted = clone(classifier)
     with epoch_bar(fitted, progress):
-        fitted.fit(scaler.fit_transform(Z), labels, **image_shape_hint(extractor, fitted, images.shape[1:3]))
-    model = ImagePipeline.from_fitted(extractor, scaler, fitted, input_shape=images.shape[1:3],
+        fitted.fit(Z if fitted_scaler is None else fitted_scaler.fit_transform(Z), labels,
+                   **image_shape_hint(extractor, fitted, images.shape[1:3]))
+    model = ImagePipeline.from_fitted(extractor, fitted_scaler, fitted, input_shape=images.shape[1:3],
                                       color_mode="L" if images.ndim == 3 else "RGB", class_names=class_names)
-    return model.set_params(features=features, classifier=classifier, scaler=True, class_names=None)
+    return model.set_params(features=features, classifier=classifier, scaler=bool(scaler), class_names=None)
 
 
 class _EpochHandler(logging.Handler):

@@ -135,13 +135,14 @@ def _score(model, X, y, params, folds, validation_fraction, seed):
 
 
 def random_search(classifier, X, y, space, *, n_trials=10, n_stages=2, folds=0, validation_fraction=0.2,
-                  n_jobs=1, scheduler=None, random_state=0, progress=True):
+                  n_jobs=1, scheduler=None, random_state=0, scaler=True, progress=True):
     """Coarse-to-fine random search of classifier hyperparameters on feature vectors.
 
     Parameters
     ----------
     classifier : estimator
-        Unfitted; standardized features are fed to it (``StandardScaler`` first). One with
+        Unfitted; standardized features are fed to it (``StandardScaler`` first, fitted on
+        each trial's training part), or with ``scaler=False`` the features as they are. One with
         a ``random_state`` parameter left at None gets the search's ``random_state``, so
         every trial is reproducible.
     X : ndarray of shape (n_samples, n_features)
@@ -159,6 +160,7 @@ def random_search(classifier, X, y, space, *, n_trials=10, n_stages=2, folds=0, 
     scheduler : str, optional
         Dask scheduler address: trials run on the cluster through joblib's Dask backend.
     random_state : int
+    scaler : bool, default=True
 
     Returns
     -------
@@ -173,7 +175,7 @@ def random_search(classifier, X, y, space, *, n_trials=10, n_stages=2, folds=0, 
         raise SpecError(f"{type(classifier).__name__} has no parameter(s) {unknown}; expected some of {sorted(known)}")
     if classifier.get_params().get("random_state", 0) is None:
         classifier = clone(classifier).set_params(random_state=random_state)
-    model = make_pipeline(StandardScaler(), classifier)
+    model = make_pipeline(*([StandardScaler()] if scaler else []), classifier)
     model.steps[-1] = ("classifier", classifier)
     rng = np.random.default_rng(random_state)
     result = SearchResult()

@@ -141,6 +141,7 @@ CORPUS = [
     ("train --config {root}/a_list.yaml --out {root}/m", "expected a mapping of keys to values, got list"),
     ("train --from-features {root}/nope --classifier softmax --out {root}/m", "nope"),
     ("train --from-features {root}/nope --out {root}/m", "takes --classifier and --out"),
+    ("train --from-features {root}/nope --classifier softmax --out {root}/m --no-scaler", "got --no-scaler"),
     ("train --out {root}/m --bogus", "unrecognized arguments: --bogus"),
     # ---------------------------------------------------------------- evaluate
     ("evaluate {root}/nope --dataset digits", "nope"),

@@ -36,6 +36,7 @@ def _write(tmp_path, text, name="config.yaml"):
     ("search: {space: 'reg=log:1e-6:1e-2', folds: 1}\n", r"search.folds: expected 0 .* or an integer >= 2, got 1"),
     ("search: {space: 'reg=log:1e-6:1e-2', trails: 3}\n", r"search.trails: unknown key; expected one of space, "
                                                           r"trials, stages, folds"),
+    ("scaler: maybe\n", r"scaler: expected true \(standardize .* or false .*, got 'maybe'$"),
     ("- dataset: digits\n", r"expected a mapping of keys to values, got list"),
     ("limit: [\n", r"not valid YAML: "),
 ])
@@ -96,6 +97,21 @@ def test_train_from_a_config_with_a_mapped_classifier_and_its_out(tmp_path, caps
     assert type(model.classifier_).__name__ == "Softmax" and model.classifier_.n_epochs == 2
 
 
+def test_a_config_without_the_scaler_trains_on_the_features_as_they_are(tmp_path, capsys):
+    from cvpipe.commands import read_model
+
+    out = tmp_path / "m"
+    config = _write(tmp_path, f"dataset: digits\nfeatures: raw\nlimit: 200\nout: {out}\nscaler: false\n"
+                              "classifier: {name: softmax, params: {n_epochs: 2, batch_size: 32}}\n")
+    assert main(["-q", "train", "--config", str(config)]) == 0
+    model, manifest, _ = read_model(out)
+    assert model.scaler_ is None and model.get_params()["scaler"] is False
+    assert manifest["provenance"]["config"]["scaler"] is False
+    capsys.readouterr()
+    assert main(["-q", "train", "--config", str(config), "--out", str(tmp_path / "s"), "--limit", "100"]) == 0
+    assert read_model(tmp_path / "s")[0].scaler_ is None  # the file's scaler: false, other keys from flags
+
+
 def test_a_flag_overrides_the_config_file(tmp_path, capsys, monkeypatch):
     import cvpipe.cli as cli
 
@@ -108,6 +124,8 @@ def test_a_flag_overrides_the_config_file(tmp_path, capsys, monkeypatch):
     # train() receives the resolved config: every key of the schema, defaults filled in
     assert set(TrainConfig.model_fields) <= set(seen) and seen["test_split"] == "test" and seen["search"] is None
     assert main(["-q", "train", "--config", str(config), "--seed", "7"]) == 0 and seen["seed"] == 7
+    assert seen["scaler"] is True  # the default
+    assert main(["-q", "train", "--config", str(config), "--no-scaler"]) == 0 and seen["scaler"] is False
 
 
 # ------------------------------------------------------------------------------ service

@@ -131,3 +131,14 @@ def test_a_failed_trial_keeps_its_place_and_scores_none_in_json(blobs):
 def test_bounds_must_be_finite_numbers_a_finite_distance_apart(text):
     with pytest.raises(SpecError, match="expected finite bounds"):
         parse_space(text)
+
+
+def test_without_the_scaler_the_trials_see_the_features_as_they_are():
+    """One informative feature beside a noise feature 1,000 times larger: standardized, kNN
+    finds the classes; as they are, the noise decides its neighbours."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=300)
+    X = np.column_stack([y + rng.normal(scale=0.2, size=300), 1000 * rng.normal(size=300)])
+    scores = {scaler: random_search(KNearestNeighbor(), X, y, "n_neighbors=int:1:5", n_trials=3, n_stages=1,
+                                    scaler=scaler, progress=False).best["score"] for scaler in (True, False)}
+    assert scores[True] > 0.95 and scores[False] < 0.75
