@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from classifiers._cnn import ConvolutionalNet, build_layers, check_input_shape, infer_input_shape, init_params
 from classifiers._fcnet import WEIGHT_INITS
-from classifiers._sgd import TRAINING_CONSTRAINTS, RowsOf
+from classifiers._sgd import TRAINING_CONSTRAINTS
 from classifiers._validation import check_predict_input
 from classifiers.augment import ImageAugmenter
 from classifiers.layers import ACTIVATIONS
@@ -217,16 +217,8 @@ class ConvNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstim
         logger.debug("ConvNet on %s images, %d parameters: %s", shape, self.n_params_, "; ".join(self.architecture_))
         net = ConvolutionalNet(layers, {k: to_device(v, xp) for k, v in params.items()},
                                {k: to_device(v, xp) for k, v in running.items()}, shape, self.reg)
-        if split is None:
-            train, val = (to_device(X, xp), to_device(y, xp)), None
-        else:
-            train_rows, val_rows = split
-            if self.shuffle_buffer is not None:
-                train_rows, val_rows = np.sort(train_rows), np.sort(val_rows)
-            rows = (lambda index: RowsOf(X, index)) if xp is np else (lambda index: to_device(X[index], xp))
-            train, val = (rows(train_rows), to_device(y[train_rows], xp)), (rows(val_rows), y[val_rows])
         with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported once, by _train
-            self._train(net, xp, rng, train, val)
+            self._train(net, xp, rng, *self._sets(X, y, split, xp))
         return self
 
     def _layers(self, shape):

@@ -61,6 +61,19 @@ class NetTraining:
         return train_test_split(np.arange(n), test_size=n_val, stratify=stratify,
                                 random_state=int(rng.integers(2**31 - 1)))
 
+    def _sets(self, X, y, split, xp):
+        """``(train, val)``: the ``(X, y)`` training set on ``xp``'s device and the
+        validation set (NumPy labels), or None without a ``split`` (:meth:`_split`)."""
+        if split is None:
+            return (to_device(X, xp), to_device(y, xp)), None
+        train_rows, val_rows = split
+        if self.shuffle_buffer is not None:  # consecutive positions, consecutive rows on disk
+            train_rows, val_rows = np.sort(train_rows), np.sort(val_rows)
+        # On the CPU the rows are read batch by batch (a memory-mapped X is not copied);
+        # a GPU takes its sets as device arrays.
+        rows = (lambda index: RowsOf(X, index)) if xp is np else (lambda index: to_device(X[index], xp))
+        return (rows(train_rows), to_device(y[train_rows], xp)), (rows(val_rows), y[val_rows])
+
     def _train(self, net, xp, rng, train, val):
         """The epoch loop: records the histories, stops early, keeps the best parameters."""
         X, y = train
@@ -285,18 +298,8 @@ class TwoLayerNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseE
         net = FullyConnectedNet({k: to_device(v, xp) for k, v in params.items()},
                                 {k: to_device(v, xp) for k, v in running.items()},
                                 self.activation, self.dropout, self.reg)
-        if split is None:
-            train, val = (to_device(X, xp), to_device(y, xp)), None
-        else:
-            train_rows, val_rows = split
-            if self.shuffle_buffer is not None:  # consecutive positions, consecutive rows on disk
-                train_rows, val_rows = np.sort(train_rows), np.sort(val_rows)
-            # On the CPU the rows are read batch by batch (a memory-mapped X is not copied);
-            # a GPU takes its sets as device arrays.
-            rows = (lambda index: RowsOf(X, index)) if xp is np else (lambda index: to_device(X[index], xp))
-            train, val = (rows(train_rows), to_device(y[train_rows], xp)), (rows(val_rows), y[val_rows])
-        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported once, below
-            self._train(net, xp, rng, train, val)
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported once, by _train
+            self._train(net, xp, rng, *self._sets(X, y, split, xp))
         return self
 
     # ---------------------------------------------------------------- inference
