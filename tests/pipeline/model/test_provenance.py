@@ -42,6 +42,15 @@ def _provenance(digits):
                   command=["cvpipe", "train", "--dataset", "digits"])
 
 
+def _save_with_provenance(fitted, digits, path):
+    """Save the module's shared pipeline with :func:`_provenance` set, and take it off again."""
+    fitted.provenance_ = _provenance(digits)
+    try:
+        save(fitted, path)
+    finally:
+        del fitted.provenance_
+
+
 def fitted_provenance(digits):
     """The provenance as JSON gives it back."""
     return json.loads(json.dumps(_provenance(digits)))
@@ -83,11 +92,7 @@ def test_a_dataset_record_names_the_split_its_size_and_fingerprints(digits):
 
 
 def test_provenance_and_versions_are_saved_as_plain_json_and_loaded_back(fitted, digits, tmp_path):
-    fitted.provenance_ = _provenance(digits)
-    try:
-        save(fitted, tmp_path / "m")
-    finally:
-        del fitted.provenance_
+    _save_with_provenance(fitted, digits, tmp_path / "m")
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
     assert manifest["provenance"] == fitted_provenance(digits)
     assert manifest["provenance"]["dataset"]["train"]["fingerprint"] == digits[0].fingerprint()
@@ -125,11 +130,7 @@ def test_a_provenance_that_is_not_an_object_is_refused(fitted, tmp_path):
 
 
 def test_the_card_gathers_the_manifest(fitted, digits, tmp_path):
-    fitted.provenance_ = _provenance(digits)
-    try:
-        save(fitted, tmp_path / "digits-knn")
-    finally:
-        del fitted.provenance_
+    _save_with_provenance(fitted, digits, tmp_path / "digits-knn")
     _, manifest, sha256 = read_model(tmp_path / "digits-knn")
     card = read_card(tmp_path / "digits-knn")
     assert card == model_card(manifest, name="digits-knn", sha256=sha256)
@@ -144,11 +145,7 @@ def test_the_card_gathers_the_manifest(fitted, digits, tmp_path):
 
 
 def test_the_text_card_shows_each_section_and_the_per_class_table(fitted, digits, tmp_path):
-    fitted.provenance_ = _provenance(digits)
-    try:
-        save(fitted, tmp_path / "digits-knn")
-    finally:
-        del fitted.provenance_
+    _save_with_provenance(fitted, digits, tmp_path / "digits-knn")
     text = format_card(read_card(tmp_path / "digits-knn"))
     for label in ("model", "classes", "input", "pipeline", "dataset", "config", "command", "metrics",
                   "per class (test)", "versions", "created", "sha256"):
