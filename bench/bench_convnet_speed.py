@@ -4,11 +4,16 @@ Same data (the first ``--n`` Fashion-MNIST training images, raw pixels in [0, 1]
 architecture (conv 5x5 16 - pool - relu - conv 3x3 32 - pool - relu - affine 56 - relu -
 affine 10: :class:`classifiers.ConvNet`'s defaults), same batch size, Adam with the same
 learning rate and L2 term, same number of threads (``--threads`` sets OpenBLAS's and
-PyTorch's). cvpipe's figure is ``ConvNet.fit`` itself (with its per-epoch training
+PyTorch's, and ``ConvNet(n_jobs=...)``). cvpipe's figure is ``ConvNet.fit`` itself (with its per-epoch training
 accuracy); PyTorch's is a plain loop of forward, backward and step.
 
     python bench/bench_convnet_speed.py --threads 1
     python bench/bench_convnet_speed.py --threads 2
+    python bench/bench_convnet_speed.py --threads 1 --share-rows 0 16 32 64
+
+``--share-rows`` measures cvpipe alone, its training throughput for each size of the shares
+a batch goes through in (``classifiers._cnn.SHARE_ROWS``; 0: the batch whole), the sizes
+taken in turn for 3 rounds.
 
 PyTorch is a benchmark-only dependency (``pip install torch``); without it only cvpipe's
 figures are printed.
@@ -25,6 +30,7 @@ parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--n", type=int, default=10_000, help="training images per epoch")
 parser.add_argument("--epochs", type=int, default=2, help="epochs timed (after one warm-up)")
 parser.add_argument("--batch-size", type=int, default=64)
+parser.add_argument("--share-rows", type=int, nargs="+", metavar="ROWS")
 args = parser.parse_args()
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(args.threads)  # before NumPy loads OpenBLAS
@@ -36,8 +42,26 @@ from classifiers import ConvNet  # noqa: E402
 from classifiers._sgd import passes_per_epoch  # noqa: E402
 
 
+def share_figures(X, y):
+    """Training images/s of ``ConvNet.fit`` for each ``--share-rows`` (0: whole batches), 3 rounds."""
+    import classifiers._cnn as cnn
+
+    ConvNet(n_epochs=1, tol=None, device="cpu", random_state=0).fit(X[:2000], y[:2000])  # warm-up
+    seen = args.epochs * passes_per_epoch(len(X), args.batch_size) * len(X)
+    for round_ in range(3):
+        for rows in args.share_rows:
+            cnn.SHARE_ROWS = rows or 10**9
+            clf = ConvNet(batch_size=args.batch_size, n_epochs=args.epochs, tol=None, device="cpu",
+                          n_jobs=args.threads, random_state=0)
+            t0 = time.perf_counter()
+            clf.fit(X, y)
+            print(f"round {round_ + 1}, shares of {rows or 'the whole batch'}: "
+                  f"{seen / (time.perf_counter() - t0):.0f} training images/s")
+
+
 def cvpipe_figures(X, y, X_test):
-    clf = ConvNet(batch_size=args.batch_size, n_epochs=1, tol=None, device="cpu", random_state=0)
+    clf = ConvNet(batch_size=args.batch_size, n_epochs=1, tol=None, device="cpu", n_jobs=args.threads,
+                  random_state=0)
     clf.fit(X[:2000], y[:2000])  # warm-up: the compiled Adam step, the BLAS buffers
     clf.set_params(n_epochs=args.epochs)
     t0 = time.perf_counter()
@@ -93,6 +117,9 @@ def main():
     print(machine_line())
     print(f"{args.n} training images, batch {args.batch_size}, {args.threads} thread(s), "
           f"{args.epochs} epochs timed; inference on {len(X_test)} test images")
+    if args.share_rows:
+        share_figures(X, y)
+        return
     n_params, train, infer = cvpipe_figures(X, y, X_test)
     print(f"cvpipe ConvNet ({n_params} parameters): training {train:.0f} images/s, inference {infer:.0f} images/s")
     try:

@@ -24,7 +24,12 @@ with ``W``: the L2 penalty and the update-ratio history take them by that prefix
 """
 from __future__ import annotations
 
+import contextlib
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+from joblib import effective_n_jobs
+from threadpoolctl import threadpool_limits
 
 from classifiers._fcnet import init_std
 from classifiers.conv_layers import (
@@ -41,6 +46,11 @@ from compute.backend import array_module_of
 
 #: Rows per forward pass at inference: bounds the memory of the im2col buffers.
 INFERENCE_BATCH = 256
+#: With several threads, a training batch goes through the layers in shares of at most
+#: this many rows, one share a thread at a time, whose gradients add up to the batch's
+#: (BENCHMARKS.md, "ConvNet": on 2 threads, 3,346-3,507 training images/s with whole
+#: batches of 64, 3,764-5,117 in shares of 32; on one thread shares gain nothing).
+SHARE_ROWS = 32
 
 
 def build_layers(input_shape, filters, kernel_sizes, pool_size, hidden_sizes, n_classes,
@@ -154,11 +164,25 @@ class ConvolutionalNet:
     reg : float
         L2 strength: the loss adds ``reg * sum(W ** 2)`` over every weight (convolutions
         and affine layers), the gradients ``2 * reg * W``.
+    executor : concurrent.futures.Executor, optional
+        Threads (:func:`share_threads`) that run the shares of a training batch and the
+        chunks of ``scores`` at once; None: one thread, whole batches. NumPy arrays only.
+
+    Notes
+    -----
+    With an executor, a training batch of more than :data:`SHARE_ROWS` rows is cut into
+    even shares of at most that many; each goes forward on a thread, the loss is taken on
+    all the scores together, each share goes back on a thread, and the shares' gradients
+    are added in share order. In exact arithmetic that is the batch's gradient; in float32
+    the sums run in another order (a test holds them equal to float32's precision).
+    Dropout draws each share's mask from a generator spawned for it. Batch normalization
+    needs the statistics of the whole batch, so a network with it takes its batches whole.
     """
 
-    def __init__(self, layers, params, running, input_shape, reg=0.0):
+    def __init__(self, layers, params, running, input_shape, reg=0.0, executor=None):
         self.layers, self.params, self.running = layers, params, running
-        self.input_shape, self.reg = tuple(input_shape), reg
+        self.input_shape, self.reg, self.executor = tuple(input_shape), reg, executor
+        self._whole_batches = any(isinstance(layer, BatchNorm2D) for layer in layers)
 
     def scores(self, X, train=False, rng=None):
         """Class scores (logits) of ``X`` (n_samples, h * w * c), shape (n_samples, n_classes).
@@ -170,19 +194,31 @@ class ConvolutionalNet:
         xp = array_module_of(X)
         if X.shape[0] <= INFERENCE_BATCH:
             return self._forward(X, False, None)[0]
-        return xp.concatenate([self._forward(X[s : s + INFERENCE_BATCH], False, None)[0]
-                               for s in range(0, X.shape[0], INFERENCE_BATCH)])
+        chunks = [slice(s, s + INFERENCE_BATCH) for s in range(0, X.shape[0], INFERENCE_BATCH)]
+        return xp.concatenate(self._map(lambda rows: self._forward(X[rows], False, None)[0], chunks))
 
     def loss(self, X, y, rng=None, l2_grads=True):
         """Training-mode mean cross-entropy on a batch plus the L2 penalty, and the gradients.
 
-        Same parameters and returns as :meth:`classifiers._fcnet.FullyConnectedNet.loss`.
+        Same parameters and returns as :meth:`classifiers._fcnet.FullyConnectedNet.loss`;
+        the batch goes through in shares (see the class's notes).
         """
-        scores, caches = self._forward(X, True, rng)
-        loss, dscores = softmax_scores_loss(scores, y)
-        grads = self._backward(dscores, caches)
+        xp = array_module_of(X)
+        shares = self._shares(X.shape[0], xp)
+        if len(shares) == 1:
+            scores, caches = self._forward(X, True, rng)
+            loss, dscores = softmax_scores_loss(scores, y)
+            grads = self._backward(dscores, caches)
+        else:
+            rngs = [None] * len(shares) if rng is None else rng.spawn(len(shares))
+            outs = self._map(lambda rows, r: self._forward(X[rows], True, r), shares, rngs)
+            loss, dscores = softmax_scores_loss(xp.concatenate([scores for scores, _ in outs]), y)
+            parts = self._map(lambda rows, out: self._backward(dscores[rows], out[1]), shares, outs)
+            grads = parts[0]
+            for part in parts[1:]:
+                for name, g in part.items():
+                    grads[name] += g
         if self.reg > 0:
-            xp = array_module_of(scores)
             for name in self._weights():
                 W = self.params[name]
                 loss = loss + self.reg * xp.vdot(W, W)
@@ -196,6 +232,21 @@ class ConvolutionalNet:
 
     def _weights(self):
         return [name for name in self.params if name.startswith("W")]
+
+    def _shares(self, n, xp):
+        """The row slices a training batch of ``n`` rows goes through in: even shares of at
+        most :data:`SHARE_ROWS` on the executor's threads; the whole batch without one, on
+        a GPU or with batchnorm."""
+        if self.executor is None or xp is not np or self._whole_batches or n <= SHARE_ROWS:
+            return [slice(0, n)]
+        bounds = [round(i * n / -(-n // SHARE_ROWS)) for i in range(-(-n // SHARE_ROWS) + 1)]
+        return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def _map(self, fn, *iterables):
+        """``list(map(fn, ...))``, on the executor's threads when there is one (inference)."""
+        if self.executor is None:
+            return list(map(fn, *iterables))
+        return list(self.executor.map(fn, *iterables))
 
     def _forward(self, X, train, rng):
         h = X.reshape(X.shape[0], *self.input_shape)
@@ -211,6 +262,25 @@ class ConvolutionalNet:
             dh, g = self.layers[index].backward(dh, caches[index], need_dx=index > 0)
             grads.update(g)
         return grads
+
+
+@contextlib.contextmanager
+def share_threads(n_jobs, xp):
+    """The executor of a :class:`ConvolutionalNet` for ``n_jobs`` threads (joblib's meaning:
+    None one, -1 every core): a thread pool, and BLAS on one thread each while it lives
+    (two callers of a multi-threaded OpenBLAS queue on its one pool); None for one thread
+    or a GPU.
+
+    Yields
+    ------
+    concurrent.futures.ThreadPoolExecutor or None
+    """
+    n = effective_n_jobs(n_jobs) if xp is np else 1
+    if n <= 1:
+        yield None
+        return
+    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n, thread_name_prefix="convnet") as pool:
+        yield pool
 
 
 def infer_input_shape(n_features):

@@ -11,7 +11,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from classifiers._cnn import ConvolutionalNet, build_layers, check_input_shape, infer_input_shape, init_params
+from classifiers._cnn import (
+    ConvolutionalNet,
+    build_layers,
+    check_input_shape,
+    infer_input_shape,
+    init_params,
+    share_threads,
+)
 from classifiers._fcnet import WEIGHT_INITS
 from classifiers._sgd import TRAINING_CONSTRAINTS
 from classifiers._validation import check_predict_input
@@ -90,6 +97,14 @@ class ConvNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstim
     n_iter_no_change : int, default=5
     dtype : {"float32", "float64"}, default="float32"
     device : {"auto", "cpu", "gpu"}, default="auto"
+    n_jobs : int or None, default=None
+        Threads on the CPU (joblib's meaning: None one, -1 every core). In training they
+        share each batch (its shares of ``_cnn.SHARE_ROWS`` rows), in ``predict`` its
+        chunks of rows; BLAS runs on one thread each meanwhile. Predictions do not depend
+        on it. Training does in float32's last bits (the shares' gradients are added in
+        another order), and with ``dropout`` through the masks (one generator per share
+        with threads). Not used on a GPU; a network with ``batchnorm`` takes each batch
+        whole, so only its predictions use the threads.
     shuffle_buffer : int or None, default=None
     random_state : int, RandomState instance or None, default=None
     verbose : bool or int, default=False
@@ -140,6 +155,7 @@ class ConvNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstim
         "weight_init": [StrOptions(WEIGHT_INITS), Interval(Real, 0, None, closed="neither")],
         "early_stopping": [Boolean()],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_jobs": [None, Interval(Integral, 1, None, closed="left"), Interval(Integral, None, -1, closed="right")],
     }
 
     def __init__(self, input_shape=None, filters=(16, 32), kernel_sizes=(5, 3), pool_size=2, hidden_sizes=(56,),
@@ -147,7 +163,7 @@ class ConvNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstim
                  weight_init="he", optimizer="adam",
                  learning_rate=1e-3, learning_rate_decay=0.9, reg=5e-5, batch_size=64, n_epochs=15, tol=1e-4,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5, dtype="float32",
-                 device="auto", shuffle_buffer=None, random_state=None, verbose=False):
+                 device="auto", n_jobs=None, shuffle_buffer=None, random_state=None, verbose=False):
         self.input_shape = input_shape
         self.filters = filters
         self.kernel_sizes = kernel_sizes
@@ -171,6 +187,7 @@ class ConvNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstim
         self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
         self.device = device
+        self.n_jobs = n_jobs
         self.shuffle_buffer = shuffle_buffer
         self.random_state = random_state
         self.verbose = verbose
@@ -215,10 +232,10 @@ class ConvNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstim
         self.input_shape_ = shape
         self.n_params_ = int(sum(p.size for p in params.values()))
         logger.debug("ConvNet on %s images, %d parameters: %s", shape, self.n_params_, "; ".join(self.architecture_))
-        net = ConvolutionalNet(layers, {k: to_device(v, xp) for k, v in params.items()},
-                               {k: to_device(v, xp) for k, v in running.items()}, shape, self.reg)
-        with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported once, by _train
-            self._train(net, xp, rng, *self._sets(X, y, split, xp))
+        with share_threads(self.n_jobs, xp) as executor, np.errstate(over="ignore", invalid="ignore"):
+            net = ConvolutionalNet(layers, {k: to_device(v, xp) for k, v in params.items()},
+                                   {k: to_device(v, xp) for k, v in running.items()}, shape, self.reg, executor)
+            self._train(net, xp, rng, *self._sets(X, y, split, xp))  # divergence is reported once, by _train
         return self
 
     def _layers(self, shape):
@@ -231,7 +248,7 @@ class ConvNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstim
         return ImageAugmenter(self.input_shape_, self.random_shift, self.random_flip)
 
     # ---------------------------------------------------------------- inference
-    def _network(self, xp):
+    def _network(self, xp, executor=None):
         """The fitted network on ``xp``'s device, its layers rebuilt from the parameters."""
         layers, _ = self._layers(self.input_shape_)
         expected = {name: shape for layer in layers for name, shape in layer.param_shapes().items()}
@@ -240,7 +257,8 @@ class ConvNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstim
             raise ValueError(f"the architecture parameters no longer describe the fitted network (set_params "
                              f"after fit?): they give parameters {expected}, the fitted ones are {found}")
         return ConvolutionalNet(layers, {k: to_device(v, xp) for k, v in self.params_.items()},
-                                {k: to_device(v, xp) for k, v in self.running_.items()}, self.input_shape_)
+                                {k: to_device(v, xp) for k, v in self.running_.items()}, self.input_shape_,
+                                executor=executor)
 
     def _scores(self, X):
         """Scores (n_samples, n_classes) as NumPy arrays of the network's dtype."""
@@ -248,7 +266,8 @@ class ConvNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstim
         check_params(self)
         X = check_predict_input(self, X, np.dtype(self.dtype))
         xp = get_array_module(self.device)
-        return to_numpy(self._network(xp).scores(to_device(X, xp)))
+        with share_threads(self.n_jobs, xp) as executor:
+            return to_numpy(self._network(xp, executor).scores(to_device(X, xp)))
 
     def predict_proba(self, X):
         """Class probabilities, shape (n_samples, n_classes), columns ordered as ``classes_``."""
