@@ -8,7 +8,7 @@ shrinks, fit time, prediction time per image and model size, one JSON line per m
 
 Pipelines (``--configs``, training configs of ``cvpipe train``, schema in cvpipe/config.py):
 ``raw`` (configs/fashion-mnist-raw.yaml), ``hog`` (configs/fashion-mnist-hog.yaml),
-``hog+bovw`` (configs/fashion-mnist-best.yaml: BoVW + HOG 7x7 + HOG 4x4 + raw pixels) and
+``hog+bovw+raw`` (configs/fashion-mnist-best.yaml: BoVW + HOG 7x7 + HOG 4x4 + raw pixels) and
 ``convnet`` (configs/fashion-mnist-convnet.yaml); each config's ``features`` and
 ``classifier`` are used, its ``dataset`` must be Fashion-MNIST, its ``limit`` and ``seed``
 are replaced by the cell's.
@@ -63,7 +63,7 @@ from threadpoolctl import threadpool_limits
 logger = logging.getLogger("bench_features_vs_convnet")
 
 DEFAULT_CONFIGS = {"raw": "configs/fashion-mnist-raw.yaml", "hog": "configs/fashion-mnist-hog.yaml",
-                   "hog+bovw": "configs/fashion-mnist-best.yaml", "convnet": "configs/fashion-mnist-convnet.yaml"}
+                   "hog+bovw+raw": "configs/fashion-mnist-best.yaml", "convnet": "configs/fashion-mnist-convnet.yaml"}
 DEFAULT_SIZES = (1000, 5000, 60000)
 DEFAULT_SEEDS = (0, 1, 2)
 DEFAULT_RESULTS = "bench/results/features_vs_convnet.jsonl"
