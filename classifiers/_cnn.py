@@ -239,11 +239,12 @@ class ConvolutionalNet:
         a GPU or with batchnorm."""
         if self.executor is None or xp is not np or self._whole_batches or n <= SHARE_ROWS:
             return [slice(0, n)]
-        bounds = [round(i * n / -(-n // SHARE_ROWS)) for i in range(-(-n // SHARE_ROWS) + 1)]
+        k = -(-n // SHARE_ROWS)
+        bounds = [round(i * n / k) for i in range(k + 1)]
         return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
     def _map(self, fn, *iterables):
-        """``list(map(fn, ...))``, on the executor's threads when there is one (inference)."""
+        """``list(map(fn, ...))``, on the executor's threads when there is one."""
         if self.executor is None:
             return list(map(fn, *iterables))
         return list(self.executor.map(fn, *iterables))

@@ -15,11 +15,10 @@ from contextlib import contextmanager
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
 from classifiers._sgd import EPOCH_LOGGER
-from pipeline.model.image_pipeline import ImagePipeline, image_shape_hint
+from pipeline.model.image_pipeline import ImagePipeline, _build_scaler, image_shape_hint
 
 __all__ = ["epoch_bar", "extract_features", "fit_on_features"]
 
@@ -84,7 +83,7 @@ def fit_on_features(features, classifier, extractor, Z, images, labels, class_na
     -------
     ImagePipeline
     """
-    fitted_scaler = StandardScaler() if scaler else None
+    fitted_scaler = _build_scaler(bool(scaler))  # as ImagePipeline.fit builds it
     fitted = clone(classifier)
     with epoch_bar(fitted, progress):
         fitted.fit(Z if fitted_scaler is None else fitted_scaler.fit_transform(Z), labels,
