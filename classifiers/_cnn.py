@@ -25,6 +25,7 @@ with ``W``: the L2 penalty and the update-ratio history take them by that prefix
 from __future__ import annotations
 
 import contextlib
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -265,12 +266,45 @@ class ConvolutionalNet:
         return grads
 
 
+class _OneThreadBLAS:
+    """BLAS on one thread while any holder is inside, as it was once the last one leaves.
+
+    threadpoolctl's limit is process-wide: two ConvNets predicting at once in one process
+    (the service's request threads) would each save the limit they find and restore it on
+    leaving, and the later one to leave would put back the first one's one thread for good.
+    Here the first holder sets the limit and the last restores it, under a lock.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._limiter = None
+
+    def __enter__(self):
+        with self._lock:
+            if self._holders == 0:
+                self._limiter = threadpool_limits(1, user_api="blas")
+            self._holders += 1
+        return self
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                self._limiter.restore_original_limits()
+                self._limiter = None
+
+
+_ONE_THREAD_BLAS = _OneThreadBLAS()
+
+
 @contextlib.contextmanager
 def share_threads(n_jobs, xp):
     """The executor of a :class:`ConvolutionalNet` for ``n_jobs`` threads (joblib's meaning:
     None one, -1 every core): a thread pool, and BLAS on one thread each while it lives
     (two callers of a multi-threaded OpenBLAS queue on its one pool); None for one thread
-    or a GPU.
+    or a GPU. The BLAS limit is the process's: it holds while any pool of any thread lives,
+    and is undone when the last one ends (:class:`_OneThreadBLAS`).
 
     Yields
     ------
@@ -280,7 +314,7 @@ def share_threads(n_jobs, xp):
     if n <= 1:
         yield None
         return
-    with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(n, thread_name_prefix="convnet") as pool:
+    with _ONE_THREAD_BLAS, ThreadPoolExecutor(n, thread_name_prefix="convnet") as pool:
         yield pool
 
 

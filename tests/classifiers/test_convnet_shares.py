@@ -101,3 +101,52 @@ def test_a_bad_n_jobs_is_refused(digits, n_jobs):
     X, y = digits
     with pytest.raises(ValueError, match="n_jobs"):
         ConvNet(**SMALL, n_jobs=n_jobs).fit(X[:50], y[:50])
+
+
+def _blas_threads():
+    return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+
+def test_overlapping_pools_restore_blas_when_the_last_one_ends():
+    """Two pools that overlap (A enters, B enters, A leaves, B leaves): BLAS stays on one
+    thread until B leaves, then comes back to what it was, not to A's one thread."""
+    with threadpool_limits(2, user_api="blas"):
+        a, b = share_threads(2, np), share_threads(2, np)
+        a.__enter__()
+        b.__enter__()
+        assert set(_blas_threads()) <= {1}
+        a.__exit__(None, None, None)
+        assert set(_blas_threads()) <= {1}  # B's threads still run
+        b.__exit__(None, None, None)
+        assert set(_blas_threads()) <= {2}
+
+
+def test_concurrent_predictions_leave_blas_as_they_found_it(digits):
+    """The service's request threads predicting with one ConvNet at once."""
+    import threading
+
+    X, y = digits
+    clf = ConvNet(**SMALL, n_jobs=2).fit(X[:300], y[:300])
+    expected = clf.predict(X[:200])
+    start = threading.Barrier(6)
+    answers, errors = [], []
+
+    def client():
+        try:
+            start.wait()
+            for _ in range(10):
+                answers.append(clf.predict(X[:200]))
+        except Exception as error:  # reported below, not lost in the thread
+            errors.append(error)
+
+    with threadpool_limits(2, user_api="blas"):
+        threads = [threading.Thread(target=client) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert set(_blas_threads()) <= {2}
+    assert not errors
+    assert len(answers) == 60
+    for answer in answers:
+        np.testing.assert_array_equal(answer, expected)
