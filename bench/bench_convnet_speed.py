@@ -1,14 +1,17 @@
 """ConvNet training and inference throughput against the same architecture in PyTorch, on the CPU.
 
 Same data (the first ``--n`` Fashion-MNIST training images, raw pixels in [0, 1]), same
-architecture (conv 5x5 16 - pool - relu - conv 3x3 32 - pool - relu - affine 56 - relu -
-affine 10: :class:`classifiers.ConvNet`'s defaults), same batch size, Adam with the same
+architecture (by default conv 5x5 16 - pool - relu - conv 3x3 32 - pool - relu - affine 56 -
+relu - affine 10, :class:`classifiers.ConvNet`'s defaults; ``--filters`` and
+``--kernel-sizes`` change the convolutions, as configs/fashion-mnist-convnet.yaml's
+``--filters 32 32 --kernel-sizes 3 3``), same batch size, Adam with the same
 learning rate and L2 term, same number of threads (``--threads`` sets OpenBLAS's and
 PyTorch's, and ``ConvNet(n_jobs=...)``). cvpipe's figure is ``ConvNet.fit`` itself (with its per-epoch training
 accuracy); PyTorch's is a plain loop of forward, backward and step.
 
     python bench/bench_convnet_speed.py --threads 1
     python bench/bench_convnet_speed.py --threads 2
+    python bench/bench_convnet_speed.py --threads 2 --filters 32 32 --kernel-sizes 3 3
     python bench/bench_convnet_speed.py --threads 1 --share-rows 0 16 32 64
 
 ``--share-rows`` measures cvpipe alone, its training throughput for each size of the shares
@@ -30,8 +33,14 @@ parser.add_argument("--threads", type=int, default=1)
 parser.add_argument("--n", type=int, default=10_000, help="training images per epoch")
 parser.add_argument("--epochs", type=int, default=2, help="epochs timed (after one warm-up)")
 parser.add_argument("--batch-size", type=int, default=64)
+parser.add_argument("--filters", type=int, nargs="+", default=[16, 32], help="output channels of each convolution")
+parser.add_argument("--kernel-sizes", type=int, nargs="+", default=[5, 3], help="side of each convolution's kernel")
 parser.add_argument("--share-rows", type=int, nargs="+", metavar="ROWS")
 args = parser.parse_args()
+if len(args.filters) != len(args.kernel_sizes):
+    parser.error(f"one kernel size per convolution: got {len(args.filters)} --filters and "
+                 f"{len(args.kernel_sizes)} --kernel-sizes")
+ARCHITECTURE = {"filters": tuple(args.filters), "kernel_sizes": tuple(args.kernel_sizes)}
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = str(args.threads)  # before NumPy loads OpenBLAS
 
@@ -46,12 +55,12 @@ def share_figures(X, y):
     """Training images/s of ``ConvNet.fit`` for each ``--share-rows`` (0: whole batches), 3 rounds."""
     import classifiers._cnn as cnn
 
-    ConvNet(n_epochs=1, tol=None, device="cpu", random_state=0).fit(X[:2000], y[:2000])  # warm-up
+    ConvNet(**ARCHITECTURE, n_epochs=1, tol=None, device="cpu", random_state=0).fit(X[:2000], y[:2000])  # warm-up
     seen = args.epochs * passes_per_epoch(len(X), args.batch_size) * len(X)
     for round_ in range(3):
         for rows in args.share_rows:
             cnn.SHARE_ROWS = rows or 10**9
-            clf = ConvNet(batch_size=args.batch_size, n_epochs=args.epochs, tol=None, device="cpu",
+            clf = ConvNet(**ARCHITECTURE, batch_size=args.batch_size, n_epochs=args.epochs, tol=None, device="cpu",
                           n_jobs=args.threads, random_state=0)
             t0 = time.perf_counter()
             clf.fit(X, y)
@@ -60,7 +69,7 @@ def share_figures(X, y):
 
 
 def cvpipe_figures(X, y, X_test):
-    clf = ConvNet(batch_size=args.batch_size, n_epochs=1, tol=None, device="cpu", n_jobs=args.threads,
+    clf = ConvNet(**ARCHITECTURE, batch_size=args.batch_size, n_epochs=1, tol=None, device="cpu", n_jobs=args.threads,
                   random_state=0)
     clf.fit(X[:2000], y[:2000])  # warm-up: the compiled Adam step, the BLAS buffers
     clf.set_params(n_epochs=args.epochs)
@@ -79,9 +88,16 @@ def torch_figures(X, y, X_test):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     nn = torch.nn
-    model = nn.Sequential(nn.Conv2d(1, 16, 5, padding=2), nn.MaxPool2d(2), nn.ReLU(),
-                          nn.Conv2d(16, 32, 3, padding=1), nn.MaxPool2d(2), nn.ReLU(),
-                          nn.Flatten(), nn.Linear(1568, 56), nn.ReLU(), nn.Linear(56, 10))
+    # ConvNet's rule: "same" padding, and a 2x2 pooling where its windows tile the map
+    layers, channels, side = [], 1, 28
+    for filters, kernel in zip(args.filters, args.kernel_sizes):
+        layers.append(nn.Conv2d(channels, filters, kernel, padding=(kernel - 1) // 2))
+        if side % 2 == 0:
+            layers.append(nn.MaxPool2d(2))
+            side //= 2
+        layers.append(nn.ReLU())
+        channels = filters
+    model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(side * side * channels, 56), nn.ReLU(), nn.Linear(56, 10))
     # ConvNet's reg=5e-5 adds 2 * reg * W to the gradients, as Adam's weight_decay=1e-4 does.
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
     loss_fn = nn.CrossEntropyLoss()
@@ -128,6 +144,8 @@ def main():
         print("PyTorch is not installed: no comparison (pip install torch)", file=sys.stderr)
         return
     t_params, t_train, t_infer, version = torch_figures(X, y, X_test)
+    if t_params != n_params:
+        raise SystemExit(f"not the same architecture: cvpipe has {n_params} parameters, PyTorch {t_params}")
     print(f"PyTorch {version} ({t_params} parameters): training {t_train:.0f} images/s, "
           f"inference {t_infer:.0f} images/s")
     print(f"ratio cvpipe / PyTorch: training {train / t_train:.2f}x (target >= 0.5x, stretch >= 1.0x), "
