@@ -218,7 +218,7 @@ def plot_epoch_history(loss_history, train_acc, path, val_acc=None, best_epoch=N
     bottom.set_ylabel("accuracy")
     bottom.set_xlabel("epoch")
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
-    title = f"Training per epoch: mean loss {mean[0]:.4g} → {mean[-1]:.4g} over {n} epochs"
+    title = f"Training per epoch: mean loss {mean[0]:#.4g} → {mean[-1]:#.4g} over {n} epochs"
     if best_epoch is not None:
         b = int(best_epoch)
         for ax in (top, bottom):
