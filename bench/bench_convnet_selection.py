@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 from _common import fashion_mnist_raw, machine_line
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils import check_random_state
 
 from pipeline.model.spec import build_classifier
 
@@ -67,11 +66,10 @@ def _val_acc_with_mirror(clf, X, y):
     drawn again as ``fit`` drew them (same seed, same first draw); their plain accuracy is
     checked against the recorded one. Pixels only: a mirrored standardized image is not the
     standardized mirror."""
-    rng = np.random.default_rng(check_random_state(clf.random_state).randint(2**31 - 1))
-    _, val_rows = clf._split(np.unique(y, return_inverse=True)[1], rng)
+    _, val_rows = clf._split(np.unique(y, return_inverse=True)[1], clf._generator())
     X_val, y_val = X[val_rows], y[val_rows]
     assert clf.score(X_val, y_val) == max(clf.val_acc_history_), "the validation rows were not redrawn"
-    mirrored = X_val.reshape(-1, 28, 28)[:, :, ::-1].reshape(len(X_val), -1)
+    mirrored = X_val.reshape(-1, *clf.input_shape_)[:, :, ::-1].reshape(len(X_val), -1)
     proba = clf.predict_proba(X_val) + clf.predict_proba(mirrored)
     return float(np.mean(clf.classes_[proba.argmax(axis=1)] == y_val))
 

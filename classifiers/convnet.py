@@ -7,7 +7,6 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -225,7 +224,7 @@ class ConvNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseEstim
         given = self.input_shape if self.input_shape is not None else image_shape
         shape = infer_input_shape(X.shape[1]) if given is None else check_input_shape(given, X.shape[1])
         layers, self.architecture_ = self._layers(shape)
-        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
+        rng = self._generator()
         split = self._split(y, rng)
         xp = get_array_module(self.device)
         params, running = init_params(layers, self.weight_init, rng, np.dtype(self.dtype))

@@ -46,6 +46,11 @@ class NetTraining:
     :class:`classifiers._fcnet.FullyConnectedNet`) before calling ``_train``.
     """
 
+    def _generator(self):
+        """The NumPy generator a ``fit`` draws everything from (split, initial weights, batch
+        order), seeded from ``random_state``: the same seed gives the same draws."""
+        return np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
+
     def _split(self, y, rng):
         """The rows of the training and the validation set of early stopping (stratified when
         every class allows it), or None without early stopping."""
@@ -288,7 +293,7 @@ class TwoLayerNet(NetTraining, ParameterConstraintsMixin, ClassifierMixin, BaseE
         if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes in y, "
                              f"got 1 class: {self.classes_.tolist()}")
-        rng = np.random.default_rng(check_random_state(self.random_state).randint(2**31 - 1))
+        rng = self._generator()
         split = self._split(y, rng)
         sizes = (X.shape[1], *self.hidden_sizes, len(self.classes_))
         # A step: the forward product of every layer and about two more in the backward pass.
